@@ -1,0 +1,106 @@
+"""One error taxonomy for the whole backbone.
+
+Every error the runtime can meet is a :class:`SignalsLoopError`. Its
+``is_retriable`` flag decides what happens to a delivery (failed and retried
+later, or dead-lettered at once) and its ``http_status`` what the function
+answers; :func:`http_status_for` is the one place that mapping happens.
+"""
+
+from __future__ import annotations
+
+
+class SignalsLoopError(Exception):
+    """Base of every error the backbone raises on purpose."""
+
+    is_retriable: bool = False
+    http_status: int = 500
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+    def to_json(self) -> dict[str, object]:
+        body: dict[str, object] = {"error": self.code, "message": self.message}
+        if self.retry_after is not None:
+            body["retry_after"] = self.retry_after
+        return body
+
+
+class Unauthorized(SignalsLoopError):
+    http_status = 401
+    code = "unauthorized"
+
+
+class BadRequest(SignalsLoopError):
+    """The request itself is wrong (malformed payload); nothing was written."""
+
+    http_status = 400
+    code = "bad_request"
+
+
+class PayloadTooLarge(SignalsLoopError):
+    http_status = 413
+    code = "payload_too_large"
+
+
+class ConfigurationError(SignalsLoopError):
+    """A setting is missing or wrong; retrying will not help until it is fixed."""
+
+    code = "configuration_error"
+
+
+class TransientError(SignalsLoopError):
+    """Something outside us failed in a way that may pass (timeouts, 5xx)."""
+
+    is_retriable = True
+    http_status = 503
+    code = "transient_error"
+
+
+class RateLimited(TransientError):
+    """An upstream said "slow down"; ``retry_after`` carries its hint in seconds."""
+
+    http_status = 429
+    code = "rate_limited"
+
+
+class PermanentError(SignalsLoopError):
+    """The work cannot succeed as asked (a malformed model answer after retries,
+    a rejected Slack channel); the delivery is dead-lettered at once."""
+
+    http_status = 422
+    code = "permanent_error"
+
+
+class StoreError(SignalsLoopError):
+    """The database refused or failed a call."""
+
+    code = "store_error"
+
+    def __init__(self, message: str, *, retriable: bool, sqlstate: str | None = None) -> None:
+        super().__init__(message)
+        self.is_retriable = retriable
+        self.http_status = 503 if retriable else 500
+        self.sqlstate = sqlstate
+
+
+class NotFound(SignalsLoopError):
+    http_status = 404
+    code = "not_found"
+
+
+def http_status_for(error: BaseException) -> int:
+    """The HTTP status a function answers for ``error`` (unknown errors: 500)."""
+    if isinstance(error, SignalsLoopError):
+        return error.http_status
+    return 500
+
+
+def is_retriable(error: BaseException) -> bool:
+    """Unknown exceptions are treated as retriable: a bug fixed and redeployed
+    should get the chance to process the delivery rather than lose it."""
+    if isinstance(error, SignalsLoopError):
+        return error.is_retriable
+    return True

@@ -1,0 +1,106 @@
+"""The small ports agents depend on: an analyzer (AI) and a notifier (Slack).
+
+Adapters are named by technology: ``OfflineAnalyzer`` and ``OpenAIAnalyzer``
+in :mod:`shared.analyzers`, ``SlackNotifier`` in :mod:`shared.notifiers`.
+The store port lives in :mod:`shared.store`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal, Protocol
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SentimentLabel = Literal["negative", "neutral", "positive"]
+
+
+class Sentiment(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    label: SentimentLabel
+    score: float = Field(ge=-1.0, le=1.0)
+    confidence: float = Field(ge=0.0, le=1.0)
+    model: str
+
+
+class FeedbackItem(BaseModel):
+    """One piece of feedback as an analyzer sees it."""
+
+    id: UUID
+    title: str = ""
+    body: str = ""
+    votes: int = 0
+
+    @property
+    def text(self) -> str:
+        return f"{self.title}. {self.body}".strip(". ") if self.body else self.title
+
+
+class Evidence(BaseModel):
+    feedback_id: UUID
+    quote: str
+    votes: int = 0
+
+
+class SpecDraft(BaseModel):
+    title: str
+    problem: str
+    evidence: list[Evidence]
+    user_stories: list[str]
+    acceptance_criteria: list[str]
+    success_metrics: list[str]
+    open_questions: list[str]
+    model: str
+
+
+class Analyzer(Protocol):
+    """Everything the agents ask of AI. Implementations must be deterministic
+    enough to test (the offline one is fully deterministic)."""
+
+    @property
+    def model(self) -> str:
+        """Name of the model family, recorded with every result."""
+        ...
+
+    @property
+    def embedding_model(self) -> str:
+        """Name of the embedding model; only embeddings of one model are compared."""
+        ...
+
+    def sentiment(self, texts: Sequence[str]) -> list[Sentiment]: ...
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Unit-length vectors, one per text, all of one dimension."""
+        ...
+
+    def name_theme(self, texts: Sequence[str]) -> str:
+        """A short human name (2-5 words) for what the texts have in common."""
+        ...
+
+    def draft_spec(self, theme: str, items: Sequence[FeedbackItem]) -> SpecDraft: ...
+
+
+class Message(BaseModel):
+    """An outbound notification. ``key`` is its idempotency key: one key, one send."""
+
+    key: str
+    project_id: UUID
+    channel: str | None = None
+    text: str
+    importance: Literal["low", "normal", "high", "urgent"] = "normal"
+
+
+class SendReceipt(BaseModel):
+    ok: bool
+    channel: str | None = None
+    ts: str | None = None
+    transport: str
+
+
+class Notifier(Protocol):
+    def send(self, message: Message) -> SendReceipt:
+        """Send once. Raise a retriable error for transient failures and a
+        :class:`shared.errors.PermanentError` when Slack rejects the message."""
+        ...

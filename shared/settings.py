@@ -1,0 +1,47 @@
+"""Settings, read once at the edge (a function's ``main.py`` or the CLI).
+
+Names follow the platforms' own conventions (``DATABASE_URL``,
+``SUPABASE_URL``, ``OPENAI_API_KEY``...). Nothing reads the environment at
+import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    # Where the data lives: psycopg locally, supabase-py (PostgREST) in production.
+    database_url: str | None = None
+    supabase_url: str | None = None
+    supabase_service_role_key: SecretStr | None = None
+
+    # The shared secret every agent function requires (bearer token).
+    signalsloop_secret: SecretStr | None = None
+    max_body_bytes: int = 256 * 1024
+
+    # AI: OpenAI when a key is set, the offline analyzer otherwise.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_embedding_model: str = "text-embedding-3-small"
+    openai_embedding_dimensions: int = 256
+    openai_timeout_s: float = 20.0
+    openai_max_retries: int = 1
+
+    # Slack defaults; per-project settings in the database take precedence.
+    slack_bot_token: SecretStr | None = None
+    slack_channel: str | None = None
+    slack_webhook_url: str | None = None
+    slack_base_url: str | None = None
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process's settings, read from the environment once."""
+    return Settings()
