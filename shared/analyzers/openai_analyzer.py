@@ -1,0 +1,363 @@
+"""The :class:`~shared.ports.Analyzer` backed by OpenAI (or any compatible server).
+
+Chat answers use structured outputs (a strict JSON schema built from a pydantic
+model) and are validated again here; a malformed answer is re-asked once, then
+becomes a :class:`PermanentError`. Transport failures are mapped onto the error
+taxonomy so the delivery ledger, not the SDK, decides about retrying: keep
+``max_retries`` low. ``openai`` is imported lazily (it costs ~0.7 s), so
+importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import math
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import (
+    ConfigurationError,
+    PermanentError,
+    RateLimited,
+    SignalsLoopError,
+    TransientError,
+)
+from shared.ports import Evidence, FeedbackItem, Sentiment, SentimentLabel, SpecDraft
+
+if TYPE_CHECKING:
+    from openai import APIStatusError, OpenAI
+
+Answer = TypeVar("Answer", bound=BaseModel)
+Result = TypeVar("Result")
+MAX_TEXT_CHARS = 2000  # per input text, to bound tokens
+MAX_SPEC_ITEMS = 40
+
+
+# Answer schemas. Docstrings here would be sent to the model as schema
+# descriptions, so they have none; range keywords are left out too (not every
+# compatible server accepts them) and checked when the ports' models are built.
+class SentimentResult(BaseModel):
+    index: int
+    label: SentimentLabel
+    score: float
+    confidence: float
+
+
+class SentimentBatch(BaseModel):
+    results: list[SentimentResult]
+
+
+class ThemeName(BaseModel):
+    name: str
+
+
+class CitedEvidence(BaseModel):
+    feedback_id: str
+    quote: str
+
+
+class SpecAnswer(BaseModel):
+    title: str
+    problem: str
+    evidence: list[CitedEvidence]
+    user_stories: list[str]
+    acceptance_criteria: list[str]
+    success_metrics: list[str]
+    open_questions: list[str]
+
+
+class _Malformed(Exception):
+    """The model answered, but not usefully; worth one re-ask."""
+
+
+SENTIMENT_PROMPT = (
+    "You label the sentiment of product feedback. For every input, identified by its index, "
+    "return label (negative, neutral or positive), score from -1 (very negative) to 1 "
+    "(very positive) and confidence from 0 to 1. Return exactly one result per input."
+)
+THEME_PROMPT = (
+    "You name product-feedback themes. Give a short, plain name of 2 to 5 words for what "
+    "all the given feedback has in common. No quotes, no trailing punctuation."
+)
+SPEC_PROMPT = (
+    "You are a product manager drafting a spec from user feedback. Be concrete and brief. "
+    "Evidence must quote the feedback verbatim and cite its exact id from the input; "
+    "never invent ids. Acceptance criteria must be testable."
+)
+
+
+class OpenAIAnalyzer:
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        model: str = "gpt-4o-mini",
+        embedding_model: str = "text-embedding-3-small",
+        embedding_dimensions: int | None = 256,
+        timeout_s: float = 20.0,
+        max_retries: int = 1,
+        temperature: float | None = 0.0,
+        client: OpenAI | None = None,
+    ) -> None:
+        """``base_url=None`` lets the SDK read ``OPENAI_BASE_URL`` (else api.openai.com);
+        ``embedding_dimensions=None`` omits the parameter for models without it;
+        ``temperature=None`` omits it for models that reject it."""
+        self._model = model
+        self._embedding_model = embedding_model
+        self._dimensions = embedding_dimensions
+        self._temperature = temperature
+        self._client = client
+        self._client_args: dict[str, Any] = {
+            "api_key": api_key, "base_url": base_url,
+            "timeout": timeout_s, "max_retries": max_retries,
+        }
+
+    @property
+    def model(self) -> str:
+        return self._model
+
+    @property
+    def embedding_model(self) -> str:
+        """The model name with the requested dimensions (``text-embedding-3-small@256``):
+        vectors of one model at different dimensions must not be compared either."""
+        if self._dimensions is None:
+            return self._embedding_model
+        return f"{self._embedding_model}@{self._dimensions}"
+
+    @property
+    def client(self) -> OpenAI:
+        """The SDK client, built on first use."""
+        if self._client is None:
+            from openai import OpenAI, OpenAIError
+
+            try:
+                self._client = OpenAI(**self._client_args)
+            except OpenAIError as error:
+                raise ConfigurationError(f"OpenAI client: {error}") from error
+        return self._client
+
+    # -- Analyzer -------------------------------------------------------------
+
+    def sentiment(self, texts: Sequence[str], *, batch_size: int = 50) -> list[Sentiment]:
+        results: list[Sentiment] = []
+        for start in range(0, len(texts), batch_size):
+            results.extend(self._sentiment_batch(texts[start : start + batch_size]))
+        return results
+
+    def embed(self, texts: Sequence[str], *, batch_size: int = 256) -> list[list[float]]:
+        vectors: list[list[float]] = []
+        for start in range(0, len(texts), batch_size):
+            vectors.extend(self._embed_batch(texts[start : start + batch_size]))
+        return vectors
+
+    def name_theme(self, texts: Sequence[str]) -> str:
+        if not texts:
+            raise PermanentError("name_theme needs at least one text")
+        listing = "\n".join(f"- {_clip(t)}" for t in texts)
+        return self._ask(ThemeName, THEME_PROMPT, f"Feedback:\n{listing}", _check_theme)
+
+    def draft_spec(self, theme: str, items: Sequence[FeedbackItem]) -> SpecDraft:
+        chosen = sorted(items, key=lambda item: -item.votes)[:MAX_SPEC_ITEMS]
+        listing = [{"id": str(i.id), "votes": i.votes, "title": i.title,
+                    "body": _clip(i.body, 1000)} for i in chosen]
+        user = f"Theme: {theme}\nFeedback (JSON):\n{json.dumps(listing, ensure_ascii=False)}"
+        return self._ask(SpecAnswer, SPEC_PROMPT, user, lambda a: self._check_spec(a, chosen))
+
+    # -- internals ------------------------------------------------------------
+
+    def _sentiment_batch(self, texts: Sequence[str]) -> list[Sentiment]:
+        inputs = [{"index": i, "text": _clip(t)} for i, t in enumerate(texts)]
+        user = f"Inputs (JSON):\n{json.dumps(inputs, ensure_ascii=False)}"
+        return self._ask(
+            SentimentBatch, SENTIMENT_PROMPT, user, lambda a: self._check_sentiment(a, len(texts))
+        )
+
+    def _check_sentiment(self, answer: SentimentBatch, expected: int) -> list[Sentiment]:
+        ordered = sorted(answer.results, key=lambda r: r.index)
+        if [r.index for r in ordered] != list(range(expected)):
+            raise _Malformed(f"expected one result for each index 0..{expected - 1}")
+        try:
+            return [
+                Sentiment(label=r.label, score=r.score, confidence=r.confidence, model=self._model)
+                for r in ordered
+            ]
+        except ValidationError as error:
+            raise _Malformed(_summary(error)) from error
+
+    def _check_spec(self, answer: SpecAnswer, items: Sequence[FeedbackItem]) -> SpecDraft:
+        """Keep only evidence citing given items (votes taken from the item, not the model)."""
+        by_id = {item.id: item for item in items}
+        evidence = []
+        for cited in answer.evidence:
+            item = by_id.get(_as_uuid(cited.feedback_id))  # type: ignore[arg-type]
+            if item is not None:  # invented ids are dropped
+                evidence.append(Evidence(feedback_id=item.id, quote=cited.quote, votes=item.votes))
+        if items and not evidence:
+            raise _Malformed("evidence must cite feedback ids from the input")
+        if not answer.title.strip():
+            raise _Malformed("title is empty")
+        fields = answer.model_dump(exclude={"evidence"})
+        return SpecDraft(**fields, evidence=evidence, model=self._model)
+
+    def _embed_batch(self, texts: Sequence[str]) -> list[list[float]]:
+        if not texts:
+            return []
+        extra: dict[str, Any] = {}
+        if self._dimensions is not None:
+            extra["dimensions"] = self._dimensions
+        with _mapped_errors():
+            response = self.client.embeddings.create(
+                model=self._embedding_model, input=list(texts), encoding_format="float", **extra
+            )
+        data = sorted(response.data, key=lambda d: d.index)
+        if [d.index for d in data] != list(range(len(texts))):
+            raise PermanentError(f"embeddings: expected {len(texts)} vectors, got {len(data)}")
+        return [self._unit(list(d.embedding)) for d in data]
+
+    def _unit(self, vector: list[float]) -> list[float]:
+        if self._dimensions is not None and len(vector) != self._dimensions:
+            raise ConfigurationError(
+                f"{self._embedding_model} returned {len(vector)} dimensions, "
+                f"not {self._dimensions}; does it support the dimensions parameter?"
+            )
+        norm = math.sqrt(sum(x * x for x in vector))
+        if not norm or not math.isfinite(norm):
+            raise PermanentError("embeddings: got a zero or non-finite vector")
+        return [x / norm for x in vector]
+
+    def _ask(
+        self, schema: type[Answer], system: str, user: str, check: Callable[[Answer], Result]
+    ) -> Result:
+        """One structured call, checked by ``check``; a malformed answer is re-asked once."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        problem: _Malformed | None = None
+        for _attempt in range(2):
+            asked = messages
+            if problem is not None:
+                asked = [*messages, {"role": "user", "content": _reask_text(problem)}]
+            try:
+                return check(self._parse(schema, asked))
+            except _Malformed as error:
+                problem = error
+        raise PermanentError(f"{self._model} gave a malformed {schema.__name__}: {problem}")
+
+    def _parse(self, schema: type[Answer], messages: list[dict[str, str]]) -> Answer:
+        extra: dict[str, Any] = {}
+        if self._temperature is not None:
+            extra["temperature"] = self._temperature
+        with _mapped_errors():
+            try:
+                completion = self.client.chat.completions.parse(
+                    model=self._model, messages=messages,  # type: ignore[arg-type]
+                    response_format=schema, **extra,
+                )
+            except ValidationError as error:  # the SDK validates content against `schema`
+                raise _Malformed(_summary(error)) from error
+        if not completion.choices:
+            raise _Malformed("no choices in the answer")
+        message = completion.choices[0].message
+        if message.refusal:
+            raise PermanentError(f"{self._model} refused: {message.refusal[:200]}")
+        if message.parsed is None:
+            raise _Malformed("empty answer")
+        return message.parsed
+
+
+def _check_theme(answer: ThemeName) -> str:
+    name = answer.name.strip().strip("\"'. ").strip()
+    if not name or len(name.split()) > 8 or len(name) > 80:
+        raise _Malformed(f"theme name must be 2-5 words, got {answer.name[:100]!r}")
+    return name
+
+
+def _as_uuid(value: str) -> UUID | None:
+    try:
+        return UUID(value.strip())
+    except ValueError:
+        return None
+
+
+def _clip(text: str, limit: int = MAX_TEXT_CHARS) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _summary(error: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in error.errors()[:5]
+    )
+
+
+def _reask_text(problem: _Malformed) -> str:
+    return (
+        f"Your previous answer was rejected: {problem}. "
+        "Answer again, following the JSON schema and the instructions exactly."
+    )
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+@contextmanager
+def _mapped_errors() -> Iterator[None]:
+    """Turn ``openai`` exceptions raised inside the block into the error taxonomy."""
+    try:
+        yield
+    except (SignalsLoopError, _Malformed):
+        raise
+    except Exception as error:
+        mapped = map_openai_error(error)
+        if mapped is None:
+            raise
+        raise mapped from error
+
+
+def map_openai_error(error: BaseException) -> SignalsLoopError | None:
+    """The taxonomy's error for an ``openai`` exception, or ``None`` if not one of its."""
+    import openai
+
+    if isinstance(error, openai.APIStatusError):
+        return _map_status(error)
+    if isinstance(error, openai.APITimeoutError):
+        return TransientError("OpenAI request timed out")
+    if isinstance(error, openai.APIConnectionError):
+        return TransientError(f"cannot reach OpenAI: {error.__cause__ or error}")
+    if isinstance(error, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
+        return PermanentError(f"OpenAI answer unusable: {error}")
+    if isinstance(error, openai.OpenAIError):
+        return PermanentError(f"OpenAI: {error}")
+    return None
+
+
+def _map_status(error: APIStatusError) -> SignalsLoopError:
+    status: int = error.status_code
+    headers = error.response.headers
+    retry_after = parse_retry_after(headers.get("retry-after"))
+    if "retry-after-ms" in headers:  # OpenAI's finer-grained hint wins
+        retry_after = (parse_retry_after(headers["retry-after-ms"]) or 0.0) / 1000
+    text = f"OpenAI {status} ({error.code or 'no code'}): {error.message[:300]}"
+    if status == 429 and error.code != "insufficient_quota":
+        return RateLimited(text, retry_after=retry_after)
+    if status >= 500 or status in (408, 409):
+        return TransientError(text, retry_after=retry_after)
+    if status in (401, 403, 404, 429):  # bad key, no access, unknown model/URL, no quota
+        return ConfigurationError(text)
+    return PermanentError(text)
