@@ -1,0 +1,76 @@
+"""The deterministic offline analyzer: no network, no API key, no download.
+
+It serves when ``OPENAI_API_KEY`` is unset and must stay light enough for a
+serverless cold start: nothing heavy is imported here, the sentiment lexicons
+(~0.1 s) and the embedding table (~16 MB, ~0.3 s) load on first use and are
+then shared by every :class:`OfflineAnalyzer` in the process.
+
+- sentiment: VADER + AFINN + product-feedback cues, thresholds tuned on public
+  data (see :mod:`shared.analyzers.offline_sentiment`);
+- embeddings: WordLlama l2_supercat 256-d, bundled in the ``wordllama`` wheel
+  (see :mod:`shared.analyzers.offline_embedding`);
+- theme names and spec drafts: key phrases and templates.
+
+Every method accepts any text (empty, whitespace, 100k characters, any
+language, emoji) and never raises on its content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+
+import numpy as np
+
+from shared.analyzers import offline_embedding, offline_sentiment, offline_spec, offline_text
+from shared.ports import FeedbackItem, Sentiment, SpecDraft
+
+
+@lru_cache(maxsize=1)
+def _sentiment_engine() -> offline_sentiment.LexiconSentiment:
+    return offline_sentiment.LexiconSentiment()
+
+
+@lru_cache(maxsize=1)
+def _embedder() -> offline_embedding.WordLlamaEmbedder:
+    return offline_embedding.WordLlamaEmbedder()
+
+
+class OfflineAnalyzer:
+    """Implements :class:`shared.ports.Analyzer` without any service."""
+
+    @property
+    def model(self) -> str:
+        return offline_sentiment.MODEL_NAME
+
+    @property
+    def embedding_model(self) -> str:
+        return offline_embedding.MODEL_NAME
+
+    @property
+    def dimension(self) -> int:
+        return offline_embedding.DIMENSION
+
+    def sentiment(self, texts: Sequence[str]) -> list[Sentiment]:
+        engine = _sentiment_engine()
+        out = []
+        for text in texts:
+            s = engine.score(text)
+            out.append(
+                Sentiment(label=s.label, score=s.score, confidence=s.confidence, model=self.model)
+            )
+        return out
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [[float(x) for x in row] for row in _embedder().embed(list(texts))]
+
+    def embed_array(self, texts: Sequence[str]) -> np.ndarray:
+        """The same vectors as a float32 ``numpy`` array (for bulk work)."""
+        return _embedder().embed(list(texts))
+
+    def name_theme(self, texts: Sequence[str]) -> str:
+        return offline_text.name_theme(texts)
+
+    def draft_spec(self, theme: str, items: Sequence[FeedbackItem]) -> SpecDraft:
+        sentiments = self.sentiment([i.text for i in items])
+        return offline_spec.draft(theme, items, sentiments, self.model)
