@@ -31,6 +31,7 @@ from shared.errors import (
 from shared.ports import Evidence, FeedbackItem, Sentiment, SentimentLabel, SpecDraft
 
 if TYPE_CHECKING:
+    import httpx2
     from openai import APIStatusError, OpenAI
 
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -135,10 +136,13 @@ class OpenAIAnalyzer:
     def client(self) -> OpenAI:
         """The SDK client, built on first use."""
         if self._client is None:
-            from openai import OpenAI, OpenAIError
+            from openai import DefaultHttpx2Client, OpenAI, OpenAIError
 
+            hooks = {"response": [_leave_rate_limits_to_the_ledger]}
             try:
-                self._client = OpenAI(**self._client_args)
+                self._client = OpenAI(
+                    **self._client_args, http_client=DefaultHttpx2Client(event_hooks=hooks)
+                )
             except OpenAIError as error:
                 raise ConfigurationError(f"OpenAI client: {error}") from error
         return self._client
@@ -268,6 +272,14 @@ class OpenAIAnalyzer:
         if message.parsed is None:
             raise _Malformed("empty answer")
         return message.parsed
+
+
+def _leave_rate_limits_to_the_ledger(response: httpx2.Response) -> None:
+    """Stop the SDK from sleeping out a 429's Retry-After (up to 2 minutes) inside
+    the call: RateLimited carries the hint to the ledger instead. Other SDK
+    retries (connection errors, 5xx) still follow ``max_retries``."""
+    if response.status_code == 429:
+        response.headers["x-should-retry"] = "false"
 
 
 def _check_theme(answer: ThemeName) -> str:

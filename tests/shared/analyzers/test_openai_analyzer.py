@@ -282,6 +282,17 @@ def test_sdk_retries_follow_max_retries(server: FakeOpenAIServer) -> None:
     assert len(server.embedding_requests) == 2
 
 
+def test_sdk_retries_leave_rate_limits_to_the_ledger(server: FakeOpenAIServer) -> None:
+    analyzer = OpenAIAnalyzer(api_key="k", base_url=server.base_url, max_retries=2)
+    server.fail(429, headers={"Retry-After": "7"})
+
+    started = time.monotonic()
+    with pytest.raises(RateLimited) as caught:
+        analyzer.embed(["x"])
+    assert caught.value.retry_after == 7
+    assert len(server.requests) == 1 and time.monotonic() - started < 2
+
+
 # -- construction --------------------------------------------------------------------
 
 
