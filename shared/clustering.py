@@ -68,9 +68,7 @@ def cosine_matrix(a: np.ndarray | Sequence[Vector], b: np.ndarray | Sequence[Vec
     return unit_rows(a) @ unit_rows(b).T
 
 
-def best_index(
-    vec: Vector, matrix: np.ndarray, counts: Sequence[int] | None = None
-) -> tuple[int, float]:
+def best_index(vec: Vector, matrix: np.ndarray, counts: Sequence[int] | None = None) -> tuple[int, float]:
     """Row of ``matrix`` (unit rows) most similar to ``vec``, and its cosine.
 
     Ties go to the larger count, then to the earlier row, so the result never
@@ -81,7 +79,7 @@ def best_index(
     unit = as_unit(vec)
     if matrix.shape[1] != unit.shape[0]:
         raise ValueError(f"dimension mismatch: {unit.shape[0]} vs {matrix.shape[1]}")
-    scores = np.round(matrix.astype(np.float64) @ unit, 9)
+    scores = np.round(np.asarray(matrix, dtype=np.float64) @ unit, 9)
     top = np.flatnonzero(scores == scores.max())
     if counts is not None and len(top) > 1:
         sizes = np.asarray(counts)[top]
@@ -95,20 +93,47 @@ def nearest(vec: Vector, candidates: Iterable[tuple[K, Vector]]) -> tuple[K, flo
     pairs = list(candidates)
     if not pairs:
         return None
-    i, score = best_index(vec, unit_rows([v for _, v in pairs]))
+    i, score = best_index(vec, np.stack([as_unit(v) for _, v in pairs]))
     return pairs[i][0], score
 
 
-def assign(
-    vec: Vector, centroids: Sequence[tuple[K, Vector, int]], threshold: float
-) -> tuple[K | None, float]:
+def assign(vec: Vector, centroids: Sequence[tuple[K, Vector, int]], threshold: float) -> tuple[K | None, float]:
     """The theme ``vec`` joins: ``(key, cosine)`` of the best centroid if the
     cosine reaches ``threshold``, else ``(None, best cosine)`` (start a theme)."""
     if not centroids:
         return None, 0.0
-    matrix = unit_rows([c for _, c, _ in centroids])
+    matrix = np.stack([as_unit(c) for _, c, _ in centroids])
     i, score = best_index(vec, matrix, [n for _, _, n in centroids])
     return (centroids[i][0], score) if score >= threshold else (None, score)
+
+
+class ThemeIndex:
+    """In-memory :func:`assign` + :func:`update_centroid` for bulk runs (the
+    CLI): same decisions, without rebuilding the centroid matrix per item."""
+
+    def __init__(self, dimension: int) -> None:
+        self._matrix = np.zeros((16, dimension), dtype=np.float64)
+        self.counts: list[int] = []
+
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    def centroid(self, index: int) -> np.ndarray:
+        return self._matrix[index]
+
+    def add(self, vec: Vector, threshold: float) -> tuple[int, float]:
+        """Theme index ``vec`` joined (a new one if none was close enough)."""
+        m = len(self.counts)
+        i, score = best_index(vec, self._matrix[:m], self.counts)
+        if m and score >= threshold:
+            self._matrix[i] = update_centroid(self._matrix[i], self.counts[i], vec)
+            self.counts[i] += 1
+            return i, score
+        if m == len(self._matrix):
+            self._matrix = np.concatenate([self._matrix, np.zeros_like(self._matrix)])
+        self._matrix[m] = as_unit(vec)
+        self.counts.append(1)
+        return m, 1.0
 
 
 def update_centroid(centroid: Vector, count: int, vec: Vector) -> list[float]:

@@ -56,9 +56,7 @@ class OfflineAnalyzer:
         out = []
         for text in texts:
             s = engine.score(text)
-            out.append(
-                Sentiment(label=s.label, score=s.score, confidence=s.confidence, model=self.model)
-            )
+            out.append(Sentiment(label=s.label, score=s.score, confidence=s.confidence, model=self.model))
         return out
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -58,9 +58,7 @@ def _questions(items: Sequence[FeedbackItem]) -> list[str]:
     return list(found)[:2]
 
 
-def draft(
-    theme: str, items: Sequence[FeedbackItem], sentiments: Sequence[Sentiment], model: str
-) -> SpecDraft:
+def draft(theme: str, items: Sequence[FeedbackItem], sentiments: Sequence[Sentiment], model: str) -> SpecDraft:
     ordered = _by_votes(items)
     topic = " ".join(theme.split()) or "this theme"
     lower = topic.lower()

@@ -33,7 +33,9 @@ _GENERIC_WORDS = """
     app apps application please add added adding feature features option options want wants
     need needs like love hate good great nice bad awesome amazing best better worst new use using
     used user users make makes work works working able allow thanks thank hi hello hey ok okay
-    version update time times day days issue issues problem problems help"""
+    version update time times day days issue issues problem problems help fix fixed please
+    excellent perfect cool fine terrible horrible awful beautiful wonderful fantastic super
+    pretty little fun"""
 _GENERIC = frozenset(_GENERIC_WORDS.split())
 #: Words that may sit inside a three-word phrase ("export to csv").
 _JOINERS = frozenset(("to", "for", "of", "in", "on", "with", "and"))
@@ -45,7 +47,10 @@ def _words(text: str) -> list[str]:
 
 
 def _stem(word: str) -> str:
-    """Plural folding only ("crashes" -> "crash", "drains" -> "drain")."""
+    """Plural and possessive folding only ("crashes" -> "crash", "app's" -> "app")."""
+    word = re.sub(r"['\u2019]s$", "", word)
+    if "'" in word or "\u2019" in word:
+        return word
     if len(word) > 4 and word.endswith(("shes", "ches", "xes", "sses")):
         return word[:-2]
     if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):

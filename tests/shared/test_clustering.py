@@ -6,6 +6,7 @@ import pytest
 from shared.clustering import (
     DEFAULT_DUPLICATE_THRESHOLD,
     DEFAULT_THEME_THRESHOLD,
+    ThemeIndex,
     as_unit,
     assign,
     cosine,
@@ -80,3 +81,23 @@ def test_update_centroid_moves_less_for_bigger_themes() -> None:
 
 def test_thresholds_are_ordered() -> None:
     assert 0 < DEFAULT_THEME_THRESHOLD < DEFAULT_DUPLICATE_THRESHOLD < 1
+
+
+def test_theme_index_decides_like_assign() -> None:
+    rng = np.random.default_rng(7)
+    base = rng.normal(size=(3, 16))
+    vectors = [base[i % 3] + rng.normal(scale=0.25, size=16) for i in range(30)]
+    index = ThemeIndex(16)
+    centroids: list[tuple[int, list[float], int]] = []
+    for vec in vectors:
+        key, score = assign(vec, centroids, threshold=0.7)
+        got, got_score = index.add(vec, threshold=0.7)
+        if key is None:
+            centroids.append((len(centroids), [float(x) for x in as_unit(vec)], 1))
+            assert got == len(centroids) - 1
+        else:
+            k, c, n = centroids[key]
+            centroids[key] = (k, update_centroid(c, n, vec), n + 1)
+            assert (got, got_score) == (key, pytest.approx(score))
+    assert len(index) == len(centroids) == 3
+    assert index.counts == [n for _, _, n in centroids]

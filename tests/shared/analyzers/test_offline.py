@@ -42,9 +42,7 @@ def test_satisfies_the_port(analyzer: OfflineAnalyzer) -> None:
         ("The report lists invoices by month", "neutral"),
     ],
 )
-def test_sentiment_labels_product_feedback(
-    analyzer: OfflineAnalyzer, text: str, label: str
-) -> None:
+def test_sentiment_labels_product_feedback(analyzer: OfflineAnalyzer, text: str, label: str) -> None:
     [result] = analyzer.sentiment([text])
     assert result.label == label
     assert result.model == analyzer.model
@@ -124,10 +122,7 @@ def _item(n: int, text: str, votes: int) -> FeedbackItem:
 
 
 def test_spec_evidence_cites_given_ids_by_votes(analyzer: OfflineAnalyzer) -> None:
-    items = [
-        _item(i, f"Please add dark mode, request {i}", votes)
-        for i, votes in enumerate([1, 9, 4, 0, 7, 3, 2])
-    ]
+    items = [_item(i, f"Please add dark mode, request {i}", votes) for i, votes in enumerate([1, 9, 4, 0, 7, 3, 2])]
     spec = analyzer.draft_spec("Dark Mode", items)
     assert [e.votes for e in spec.evidence] == [9, 7, 4, 3, 2]
     assert [e.feedback_id for e in spec.evidence] == [UUID(int=i) for i in (1, 4, 2, 5, 6)]

@@ -1,0 +1,146 @@
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from shared.analyzers.offline import OfflineAnalyzer
+from signalsloop import analyze
+from signalsloop.analyze import run_analyze
+
+
+@pytest.fixture(scope="module")
+def offline() -> OfflineAnalyzer:
+    return OfflineAnalyzer()
+
+
+class CountingAnalyzer(OfflineAnalyzer):
+    """The offline analyzer, recording batch sizes; ``vectors`` overrides embeddings."""
+
+    def __init__(self, vectors: dict[str, list[float]] | None = None) -> None:
+        self.vectors = vectors
+        self.batches: list[int] = []
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        self.batches.append(len(texts))
+        if self.vectors is None:
+            return super().embed(texts)
+        return [self.vectors[t] for t in texts]
+
+    def sentiment(self, texts: Sequence[str]):  # type: ignore[no-untyped-def]
+        self.batches.append(len(texts))
+        return super().sentiment(texts)
+
+
+def _jsonl(rows: Sequence[object]) -> str:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
+
+
+def _run(kind: str, analyzer: OfflineAnalyzer, text: str, top: int = 5) -> tuple[int, list[dict], str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_analyze(kind, analyzer, io.StringIO(text), out, err, top=top, progress=False)
+    return code, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+
+
+def test_sentiment_lines(offline: OfflineAnalyzer) -> None:
+    rows = [{"id": "a", "text": "The app keeps crashing, useless"}, {"id": 7, "text": "Love it, works great"}]
+    code, out, err = _run("sentiment", offline, _jsonl(rows))
+    assert code == 0 and err == ""
+    assert [(o["id"], o["label"]) for o in out] == [("a", "negative"), (7, "positive")]
+    assert all(o["model"] == offline.model and -1 <= o["score"] <= 1 for o in out)
+
+
+def test_malformed_lines_are_reported_and_others_processed(offline: OfflineAnalyzer) -> None:
+    text = _jsonl(
+        [
+            {"id": "ok1", "text": "fine"},
+            "{not json",
+            {"text": "no id"},
+            "",
+            {"id": "x", "text": 5},
+            "[1, 2]",
+            {"id": "ok2", "text": "also fine"},
+        ]
+    )
+    code, out, err = _run("sentiment", offline, text)
+    assert code == 2
+    assert [o["id"] for o in out] == ["ok1", "ok2"]
+    for line in (2, 3, 5, 6):
+        assert f"line {line}:" in err
+    assert "line 4:" not in err and "line 1:" not in err
+
+
+def test_similarity_excludes_self_and_sorts_best_first() -> None:
+    rng = np.random.default_rng(3)
+    vectors = {f"t{i}": list(rng.normal(size=8)) for i in range(40)}
+    fake = CountingAnalyzer(vectors)
+    rows = [{"id": i, "text": f"t{i}"} for i in range(40)]
+    code, out, _ = _run("similarity", fake, _jsonl(rows), top=4)
+    assert code == 0 and len(out) == 40
+    m = np.array([vectors[f"t{i}"] for i in range(40)])
+    m /= np.linalg.norm(m, axis=1, keepdims=True)
+    sims = m @ m.T
+    for o in out:
+        ids = [n["id"] for n in o["neighbours"]]
+        scores = [n["score"] for n in o["neighbours"]]
+        assert o["id"] not in ids and len(ids) == 4
+        assert scores == sorted(scores, reverse=True)
+        expected = [j for j in np.argsort(-sims[o["id"]]) if j != o["id"]][:4]
+        assert ids == expected
+
+
+def test_similarity_blocks_give_same_answer(monkeypatch: pytest.MonkeyPatch, offline: OfflineAnalyzer) -> None:
+    rows = [{"id": i, "text": f"feedback number {i} about {w}"} for i, w in enumerate(["export", "login", "dark"] * 7)]
+    _, whole, _ = _run("similarity", offline, _jsonl(rows), top=3)
+    monkeypatch.setattr(analyze, "BLOCK_CELLS", 25)
+    _, blocked, _ = _run("similarity", offline, _jsonl(rows), top=3)
+    assert blocked == whole
+
+
+def test_similarity_with_one_line_has_no_neighbours(offline: OfflineAnalyzer) -> None:
+    code, out, _ = _run("similarity", offline, _jsonl([{"id": "only", "text": "hello"}]))
+    assert code == 0 and out == [{"id": "only", "neighbours": []}]
+
+
+def test_themes_group_similar_texts(offline: OfflineAnalyzer) -> None:
+    texts = [
+        "Please add a dark mode",
+        "The app crashes when I log in",
+        "Dark mode would be great for night use",
+        "Login crashes the app every time",
+        "I want dark mode",
+        "Crash on login screen since the update",
+    ]
+    code, out, _ = _run("themes", offline, _jsonl([{"id": i, "text": t} for i, t in enumerate(texts)]))
+    assert code == 0
+    theme = {o["id"]: o["theme_id"] for o in out}
+    assert theme[0] == theme[2] == theme[4]
+    assert theme[1] == theme[3] == theme[5]
+    assert theme[0] != theme[1]
+    names = {o["theme_id"]: o["theme"] for o in out}
+    assert "Dark Mode" in names[theme[0]] and "Login" in names[theme[1]]
+
+
+def test_analyzer_calls_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(analyze, "BATCH", 4)
+    fake = CountingAnalyzer()
+    rows = [{"id": i, "text": f"text {i}"} for i in range(10)]
+    _run("sentiment", fake, _jsonl(rows))
+    assert fake.batches == [4, 4, 2]
+
+
+def test_unknown_kind_and_bad_top(offline: OfflineAnalyzer) -> None:
+    assert _run("colour", offline, "")[0] == 2
+    assert _run("similarity", offline, "", top=0)[0] == 2
+    assert _run("themes", offline, "") == (0, [], "")
+
+
+def test_progress_goes_to_stderr(offline: OfflineAnalyzer) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    rows = _jsonl([{"id": 1, "text": "a"}, {"id": 2, "text": "b"}])
+    assert run_analyze("sentiment", offline, io.StringIO(rows), out, err, progress=True) == 0
+    assert len(out.getvalue().splitlines()) == 2
+    assert "sentiment" in err.getvalue()
