@@ -109,7 +109,8 @@ class OpenAIAnalyzer:
     ) -> None:
         """``base_url=None`` lets the SDK read ``OPENAI_BASE_URL`` (else api.openai.com);
         ``embedding_dimensions=None`` omits the parameter for models without it;
-        ``temperature=None`` omits it for models that reject it."""
+        ``temperature=None`` omits it for models that reject it. An injected
+        ``client`` (tests) is used as is, without the 429 hook below."""
         self._model = model
         self._embedding_model = embedding_model
         self._dimensions = embedding_dimensions
