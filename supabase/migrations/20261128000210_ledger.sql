@@ -188,6 +188,7 @@ create function public.record_agent_success(p_agent text) returns void
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
   v_was_failing boolean;
+  v_ids bigint[];
 begin
   update public.agents
      set consecutive_failures = 0, circuit_state = 'closed', circuit_opened_at = null,
@@ -196,11 +197,11 @@ begin
   returning true into v_was_failing;
   if v_was_failing then
     -- The circuit closed: parked deliveries go back to the queue.
-    perform public.ring_doorbell(array(
-      with unparked as (
-        update public.event_deliveries set status = 'pending', ring_after = now(), updated_at = now()
-         where agent = p_agent and status = 'parked' returning id)
-      select id from unparked));
+    with unparked as (
+      update public.event_deliveries set status = 'pending', ring_after = now(), updated_at = now()
+       where agent = p_agent and status = 'parked' returning id)
+    select array_agg(id) into v_ids from unparked;
+    perform public.ring_doorbell(v_ids);
   end if;
 end
 $$;

@@ -1,0 +1,153 @@
+"""The store port: what the runtime and the agents ask of the database.
+
+Two adapters implement it, :class:`shared.postgres_store.PostgresStore`
+(psycopg, ``DATABASE_URL``) and :class:`shared.supabase_store.SupabaseStore`
+(supabase-py, PostgREST, service-role key). Both call the same SQL functions,
+so claims, idempotency and the ledger behave identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from uuid import UUID
+
+from shared.events import DomainEvent
+
+ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "unknown"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    delivery_id: int | None = None
+    claim_token: UUID | None = None
+    attempt: int | None = None
+    max_attempts: int | None = None
+
+    @property
+    def claimed(self) -> bool:
+        return self.outcome == "claimed"
+
+
+@dataclass(frozen=True)
+class Write:
+    """Rows to upsert into one result table on its natural key."""
+
+    table: str
+    rows: Sequence[Mapping[str, Any]]
+    on_conflict: tuple[str, ...] = ()
+    update: bool = True
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "table": self.table,
+            "rows": [jsonable(r) for r in self.rows],
+            "on_conflict": list(self.on_conflict),
+            "update": self.update,
+        }
+
+
+@dataclass(frozen=True)
+class Completion:
+    completed: bool
+    written: int = 0
+    published: int = 0
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class FailureRecord:
+    recorded: bool
+    status: str | None = None
+    attempts: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Store(Protocol):
+    def claim(self, event_id: UUID, agent: str, worker: str | None = None) -> Claim: ...
+
+    def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion: ...
+
+    def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None) -> FailureRecord: ...
+
+    def publish(self, events: Sequence[DomainEvent]) -> int: ...
+
+    def rpc(self, function: str, params: Mapping[str, Any]) -> Any:
+        """Call a SQL function by name with named arguments; a set-returning
+        function gives a list of dicts, a scalar one its value (as PostgREST does)."""
+        ...
+
+    def select(
+        self,
+        table: str,
+        *,
+        eq: Mapping[str, Any] | None = None,
+        in_: Mapping[str, Sequence[Any]] | None = None,
+        columns: Sequence[str] | None = None,
+        order: str | None = None,
+        descending: bool = False,
+        limit: int | None = None,
+    ) -> list[dict[str, Any]]: ...
+
+
+def jsonable(value: Any) -> Any:
+    """UUIDs, datetimes and nested containers to JSON-ready values."""
+    if isinstance(value, Mapping):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, UUID):
+        return str(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def claim_from_row(row: Mapping[str, Any] | None) -> Claim:
+    if not row:
+        return Claim("unknown")
+    token = row.get("claim_token")
+    return Claim(
+        outcome=row["outcome"],
+        delivery_id=row.get("delivery_id"),
+        claim_token=UUID(str(token)) if token else None,
+        attempt=row.get("attempt"),
+        max_attempts=row.get("max_attempts"),
+    )
+
+
+class LedgerCalls:
+    """The ledger operations, written once over ``rpc``: both adapters call the
+    same SQL functions with the same arguments."""
+
+    def rpc(self, function: str, params: Mapping[str, Any]) -> Any:
+        raise NotImplementedError
+
+    def claim(self, event_id: UUID, agent: str, worker: str | None = None) -> Claim:
+        rows = self.rpc("claim_delivery", {"p_event_id": event_id, "p_agent": agent, "p_worker": worker})
+        return claim_from_row(rows[0] if rows else None)
+
+    def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion:
+        result = self.rpc("complete_delivery", {
+            "p_delivery_id": claim.delivery_id,
+            "p_claim_token": claim.claim_token,
+            "p_writes": [w.to_json() for w in writes],
+            "p_events": [e.to_record() for e in events],
+        })
+        return Completion(result["completed"], result.get("written", 0), result.get("published", 0),
+                          result.get("reason"))
+
+    def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None) -> FailureRecord:
+        result = self.rpc("fail_delivery", {
+            "p_delivery_id": claim.delivery_id,
+            "p_claim_token": claim.claim_token,
+            "p_error": error,
+            "p_retriable": retriable,
+            "p_retry_after_seconds": retry_after,
+        })
+        return FailureRecord(result["recorded"], result.get("status"), result.get("attempts"), result)
+
+    def publish(self, events: Sequence[DomainEvent]) -> int:
+        return int(self.rpc("publish_events", {"p_events": [e.to_record() for e in events]}))

@@ -1,0 +1,161 @@
+"""The delivery ledger in SQL: claims, leases, backoff, dead letters, replay
+and the sweep, against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+from psycopg.rows import dict_row
+
+from shared.errors import StoreError
+from shared.events import DomainEvent, EventMetadata
+from shared.postgres_store import PostgresStore
+from shared.store import Claim
+from tests.helpers import Seed
+
+
+def root_event(project: UUID, type_: str = "feedback.created", **meta: Any) -> DomainEvent:
+    eid = uuid4()
+    return DomainEvent(id=eid, type=type_, aggregate_type="feedback", aggregate_id=uuid4(),
+                       payload={"title": "x"}, metadata=EventMetadata(project_id=project, **meta))
+
+
+@pytest.fixture
+def store(db_url: str) -> Any:
+    s = PostgresStore(db_url)
+    yield s
+    s.close()
+
+
+def test_two_concurrent_claims_have_exactly_one_winner(db_url: str, seed: Seed, store: PostgresStore) -> None:
+    event = root_event(seed.project())
+    store.publish([event])
+    barrier = threading.Barrier(8)
+    outcomes: list[str] = []
+
+    def claim() -> None:
+        with psycopg.connect(db_url, autocommit=True, row_factory=dict_row) as conn:
+            barrier.wait()
+            row = conn.execute("select * from claim_delivery(%s, 'sentiment', 'w')", (event.id,)).fetchone()
+            outcomes.append(row["outcome"])
+
+    threads = [threading.Thread(target=claim) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["claimed"] + ["duplicate"] * 7
+
+
+def test_an_expired_lease_is_reclaimed(seed: Seed, store: PostgresStore) -> None:
+    seed.agent("sentiment", timeout_ms=100)
+    seed.configure(lease_grace_ms=0)
+    event = root_event(seed.project())
+    store.publish([event])
+    first = store.claim(event.id, "sentiment", "crashed-worker")
+    assert first.claimed and store.claim(event.id, "sentiment").outcome == "duplicate"
+    time.sleep(0.25)
+    second = store.claim(event.id, "sentiment", "new-worker")
+    assert second.claimed and second.attempt == 2 and second.claim_token != first.claim_token
+    stale = store.complete(first, [], [])
+    assert not stale.completed, "the crashed worker's late answer must not finish the new attempt"
+    assert store.complete(second, [], []).completed
+    attempts = seed.conn.execute("select outcome from delivery_attempts order by id").fetchall()
+    assert [a["outcome"] for a in attempts] == ["expired", "succeeded"]
+
+
+def test_backoff_grows_then_the_last_attempt_dead_letters_and_replay_revives(
+    seed: Seed, store: PostgresStore
+) -> None:
+    seed.configure(backoff_base_ms=40, backoff_max_ms=60_000)
+    seed.agent("sentiment", max_attempts=4)
+    event = root_event(seed.project())
+    store.publish([event])
+    delays = []
+    for attempt in range(1, 5):
+        claim = wait_for_claim(store, event.id)
+        assert claim.attempt == attempt
+        record = store.fail(claim, "boom", retriable=True)
+        row = seed.deliveries(event_id=event.id, agent="sentiment")[0]
+        if attempt < 4:
+            assert record.status == "failed"
+            delays.append((row["next_attempt_at"] - row["updated_at"]).total_seconds())
+        else:
+            assert record.status == "dead" and row["status"] == "dead" and row["last_error"] == "boom"
+    assert delays[0] < delays[1] < delays[2], delays
+    assert delays[2] >= 0.15
+    assert store.claim(event.id, "sentiment").outcome == "finished"
+    assert store.rpc("replay_dead", {"p_agent": "sentiment"}) == 1
+    revived = seed.deliveries(event_id=event.id, agent="sentiment")[0]
+    assert revived["status"] == "pending" and revived["attempts"] == 0 and revived["replay_count"] == 1
+    assert store.claim(event.id, "sentiment").claimed
+
+
+def wait_for_claim(store: PostgresStore, event_id: UUID) -> Claim:
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        claim = store.claim(event_id, "sentiment")
+        if claim.claimed:
+            return claim
+        assert claim.outcome == "not_due"
+        time.sleep(0.01)
+    raise AssertionError("delivery never became due")
+
+
+def test_a_non_retriable_failure_dead_letters_at_once(seed: Seed, store: PostgresStore) -> None:
+    event = root_event(seed.project())
+    store.publish([event])
+    claim = store.claim(event.id, "sentiment")
+    assert store.fail(claim, "bad data", retriable=False).status == "dead"
+
+
+def test_retry_after_is_honoured(seed: Seed, store: PostgresStore) -> None:
+    event = root_event(seed.project())
+    store.publish([event])
+    store.fail(store.claim(event.id, "sentiment"), "429", retriable=True, retry_after=30)
+    row = seed.deliveries(event_id=event.id, agent="sentiment")[0]
+    assert (row["next_attempt_at"] - row["updated_at"]).total_seconds() >= 29.9
+
+
+def test_replay_by_filter_and_its_errors(seed: Seed, store: PostgresStore) -> None:
+    project = seed.project()
+    events = [root_event(project) for _ in range(3)]
+    store.publish(events)
+    for e in events:
+        store.complete(store.claim(e.id, "duplicate"), [], [])
+    assert store.rpc("replay_deliveries", {"p_agent": "duplicate", "p_project_id": project}) == 3
+    assert {d["status"] for d in seed.deliveries(agent="duplicate")} == {"pending"}
+    assert store.rpc("replay_event", {"p_event_id": events[0].id}) == 3  # sentiment, duplicate, notify
+    with pytest.raises(StoreError, match="at least one filter"):
+        store.rpc("replay_deliveries", {})
+    with pytest.raises(StoreError, match="unknown event"):
+        store.rpc("replay_event", {"p_event_id": uuid4()})
+
+
+def test_replay_fans_out_to_agents_subscribed_since(seed: Seed, store: PostgresStore) -> None:
+    event = root_event(seed.project(), "feedback.commented")
+    store.publish([event])
+    assert seed.deliveries(event_id=event.id) == []
+    seed.agent("engagement", enabled=True)
+    assert store.rpc("replay_event", {"p_event_id": event.id}) == 1
+    assert [d["agent"] for d in seed.deliveries(event_id=event.id)] == ["engagement"]
+
+
+def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed: Seed, store: PostgresStore) -> None:
+    seed.configure(backoff_base_ms=0, redelivery_after_seconds=0.05)
+    event = root_event(seed.project())
+    store.publish([event])
+    store.fail(store.claim(event.id, "sentiment"), "boom", retriable=True)
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen signalsloop_doorbell")
+        time.sleep(0.1)
+        rung = store.rpc("sweep_deliveries", {"p_limit": 100})
+        heard = [n.payload for n in listener.notifies(timeout=0.5, stop_after=rung)]
+    assert rung == 3, "the due retry plus duplicate's and notify's unanswered doorbells"
+    assert sum('"agent" : "sentiment"' in h for h in heard) == 1
+    assert store.rpc("sweep_deliveries", {"p_limit": 100}) == 0, "nothing is due again right away"

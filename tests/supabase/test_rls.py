@@ -1,0 +1,84 @@
+"""Row-level security as DESIGN.md section 5 says, with Supabase's own roles."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from uuid import UUID
+
+import psycopg
+import pytest
+
+from tests.helpers import Seed
+
+
+@contextmanager
+def as_role(conn: psycopg.Connection, role: str, user: UUID | None = None) -> Iterator[psycopg.Connection]:
+    """Act as PostgREST does: switch role and set the JWT claims for the transaction."""
+    with conn.transaction():
+        conn.execute(f"set local role {role}")
+        claims = {"role": role, **({"sub": str(user)} if user else {})}
+        conn.execute("select set_config('request.jwt.claims', %s, true)", (json.dumps(claims),))
+        yield conn
+
+
+@pytest.fixture
+def world(seed: Seed) -> dict[str, UUID]:
+    alice, bob = seed.user("alice@example.com"), seed.user("bob@example.com")
+    mine, theirs = seed.project(owner=alice), seed.project(owner=bob)
+    post = seed.post(theirs, "Bob's private feedback", author=bob)
+    return {"alice": alice, "bob": bob, "mine": mine, "theirs": theirs, "post": post}
+
+
+def test_anon_reads_nothing_and_writes_nothing(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    for table in ["projects", "posts", "events", "event_deliveries", "agents", "sentiment_analysis"]:
+        with as_role(db, "anon"):
+            assert db.execute(f"select count(*) as n from {table}").fetchone()["n"] == 0, table
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "anon"):
+        db.execute("insert into posts (project_id, title) values (%s, 'spam')", (world["mine"],))
+
+
+def test_member_inserts_feedback_into_own_project_only(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    with as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into posts (project_id, title, author_id) values (%s, 'Mine', %s)",
+                   (world["mine"], world["alice"]))
+        visible = db.execute("select title from posts").fetchall()
+    assert [r["title"] for r in visible] == ["Mine"], "alice sees her project's feedback and not bob's"
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into posts (project_id, title, author_id) values (%s, 'Not mine', %s)",
+                   (world["theirs"], world["alice"]))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into votes (post_id, user_id) values (%s, %s)", (world["post"], world["alice"]))
+
+
+def test_member_sees_own_project_events_but_cannot_write_them(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    with as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into posts (project_id, title, author_id) values (%s, 'Mine', %s)",
+                   (world["mine"], world["alice"]))
+        events = db.execute("select type, metadata from events").fetchall()
+        assert db.execute("select count(*) as n from event_deliveries").fetchone()["n"] == 0
+    assert [e["type"] for e in events] == ["feedback.created"]
+    assert events[0]["metadata"]["project_id"] == str(world["mine"])
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into events (type, aggregate_type, aggregate_id, metadata) values "
+                   "('feedback.created', 'feedback', gen_random_uuid(), %s)",
+                   (json.dumps({"project_id": str(world["mine"])}),))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+        db.execute("select * from claim_delivery(gen_random_uuid(), 'sentiment')")
+
+
+def test_only_the_service_role_writes_events_and_deliveries(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    with as_role(db, "service_role"):
+        db.execute("insert into events (type, aggregate_type, aggregate_id, metadata) values "
+                   "('feedback.created', 'feedback', %s, %s)",
+                   (world["post"], json.dumps({"project_id": str(world["theirs"])})))
+        claimed = db.execute("select * from claim_delivery((select id from events order by created_at desc limit 1),"
+                             " 'sentiment', 'test')").fetchone()
+    assert claimed["outcome"] == "claimed"
+    with as_role(db, "authenticated", world["bob"]):
+        assert db.execute("update event_deliveries set status = 'succeeded'").rowcount == 0
+    assert {d["status"] for d in db.execute("select status from event_deliveries")} >= {"running", "pending"}
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["bob"]):
+        db.execute("insert into sentiment_analysis (feedback_id, project_id, label, score, confidence, model) "
+                   "values (%s, %s, 'positive', 1, 1, 'forged')", (world["post"], world["theirs"]))
