@@ -17,10 +17,14 @@ import importlib.util
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from shared.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from tokenizers import Tokenizer
 
 MODEL_NAME = "wordllama-l2-supercat-256"
 DIMENSION = 256
@@ -28,6 +32,8 @@ DIMENSION = 256
 MAX_CHARS = 20_000
 #: Tokens averaged per text; a mean over more barely moves.
 MAX_TOKENS = 1024
+#: Tokens gathered at once (1.5 KB each while averaged): bounds peak memory at ~12 MB.
+CHUNK_TOKENS = 8_192
 
 _WEIGHTS = "weights/l2_supercat_256.safetensors"
 _TOKENIZER = "tokenizers/l2_supercat_tokenizer_config.json"
@@ -47,9 +53,9 @@ class WordLlamaEmbedder:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._table: np.ndarray | None = None
-        self._tokenizer: object | None = None
+        self._tokenizer: Tokenizer | None = None
 
-    def _load(self) -> tuple[np.ndarray, object]:
+    def _load(self) -> tuple[np.ndarray, Tokenizer]:
         with self._lock:
             if self._table is None or self._tokenizer is None:
                 from safetensors.numpy import load_file
@@ -59,7 +65,8 @@ class WordLlamaEmbedder:
                 weights, tokenizer = root / _WEIGHTS, root / _TOKENIZER
                 if not weights.exists() or not tokenizer.exists():
                     raise ConfigurationError(f"wordllama's bundled model is missing under {root}")
-                table = load_file(str(weights))["embedding.weight"].astype(np.float32)
+                # Kept as stored (float16, 16 MB); rows become float32 when gathered.
+                table = load_file(str(weights))["embedding.weight"]
                 tok = Tokenizer.from_file(str(tokenizer))
                 tok.no_padding()
                 tok.enable_truncation(max_length=MAX_TOKENS)
@@ -72,23 +79,44 @@ class WordLlamaEmbedder:
         if not texts:
             return out
         table, tok = self._load()
-        clean = [_prepare(t) for t in texts]
-        encodings = tok.encode_batch(clean, add_special_tokens=False)  # type: ignore[attr-defined]
+        encodings = tok.encode_batch([_prepare(t) for t in texts], add_special_tokens=False)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
-        ids = np.fromiter((i for e in encodings for i in e.ids), dtype=np.int64)
-        np.clip(ids, 0, table.shape[0] - 1, out=ids)
-        out[:] = _fallback_vector()
-        nonempty = lengths > 0
-        if ids.size:
-            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
-            sums = np.add.reduceat(table[ids], starts, axis=0)
-            out[nonempty] = sums / lengths[nonempty, None]
+        start = 0
+        for stop in _chunk_ends(lengths):
+            ids = np.fromiter((i for e in encodings[start:stop] for i in e.ids), dtype=np.int64)
+            out[start:stop] = _mean_rows(table, ids, lengths[start:stop])
+            start = stop
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12)
         out[bad] = _fallback_vector()
         norms[bad] = 1.0
         out /= norms
         return out
+
+
+def _chunk_ends(lengths: np.ndarray) -> list[int]:
+    """Ends of consecutive text chunks holding at most ``CHUNK_TOKENS`` tokens
+    each (a single longer text is a chunk of its own): bounds peak memory."""
+    ends, total = [], 0
+    for i, n in enumerate(lengths.tolist()):
+        if total and total + n > CHUNK_TOKENS:
+            ends.append(i)
+            total = 0
+        total += n
+    ends.append(len(lengths))
+    return ends
+
+
+def _mean_rows(table: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Mean embedding-table row per text; texts without tokens get zeros."""
+    out = np.zeros((len(lengths), table.shape[1]), dtype=np.float32)
+    nonempty = lengths > 0
+    if ids.size:
+        np.clip(ids, 0, table.shape[0] - 1, out=ids)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))[nonempty]
+        sums = np.add.reduceat(table[ids].astype(np.float32), starts, axis=0)
+        out[nonempty] = sums / lengths[nonempty, None]
+    return out
 
 
 def _prepare(text: str) -> str:

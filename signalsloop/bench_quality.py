@@ -1,0 +1,199 @@
+"""Quality and cost of the offline analyzer on public labeled data.
+
+``python -m signalsloop.bench_quality`` prints one JSON object:
+
+- sentiment: 3-class macro-F1 and accuracy on TweetEval sentiment validation;
+- similarity: Spearman of cosine vs the STS-B dev score, and precision/recall
+  of the duplicate and theme thresholds of :mod:`shared.clustering`;
+- reviews: ROC-AUC of the sentiment score for 1-2 vs 4-5 star app reviews,
+  and how pure the themes are with respect to the review category;
+- runtime: cold start (fresh process: import and first calls), per-item
+  latency and peak RSS, measured in a subprocess.
+
+The data (never copied into the repo) is read from ``<repo>/../shared/data``
+or ``$SIGNALSLOOP_DATA_DIR``. Metrics are plain numpy (rank-based).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from shared.analyzers.offline import OfflineAnalyzer
+from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_THEME_THRESHOLD, unit_rows
+from signalsloop.analyze import group_themes
+
+REPO = Path(__file__).resolve().parents[1]
+FOLDERS = ("sentiment-tweeteval-val", "similarity-stsb-dev", "reviews-clap-categories")
+LABELS = ("negative", "neutral", "positive")
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("SIGNALSLOOP_DATA_DIR") or REPO.parent / "shared" / "data")
+
+
+def rankdata(x: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank."""
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.arange(1, len(x) + 1)
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    return (np.bincount(inverse, weights=ranks) / counts)[inverse]
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(rankdata(a), rankdata(b))[0, 1])
+
+
+def roc_auc(positive: np.ndarray, score: np.ndarray) -> float:
+    """Probability that a random positive outscores a random negative (Mann-Whitney)."""
+    ranks = rankdata(score)
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def macro_f1(truth: np.ndarray, predicted: np.ndarray, classes: int = 3) -> float:
+    scores = []
+    for k in range(classes):
+        tp = int(((predicted == k) & (truth == k)).sum())
+        wrong = int(((predicted == k) != (truth == k)).sum())
+        scores.append(2 * tp / max(2 * tp + wrong, 1))
+    return float(np.mean(scores))
+
+
+def _precision_recall(predicted: np.ndarray, truth: np.ndarray) -> dict[str, float]:
+    tp = int((predicted & truth).sum())
+    return {
+        "precision": round(tp / max(int(predicted.sum()), 1), 4),
+        "recall": round(tp / max(int(truth.sum()), 1), 4),
+    }
+
+
+def bench_sentiment(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]:
+    folder = root / FOLDERS[0]
+    texts = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
+    truth = np.array([int(x) for x in (folder / "val_labels.txt").read_text().split()])
+    predicted = np.array([LABELS.index(s.label) for s in analyzer.sentiment(texts)])
+    return {
+        "dataset": "tweeteval sentiment validation",
+        "n": len(truth),
+        "macro_f1": round(macro_f1(truth, predicted), 4),
+        "accuracy": round(float((truth == predicted).mean()), 4),
+    }
+
+
+def bench_similarity(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]:
+    rows = [line.split("\t") for line in (root / FOLDERS[1] / "sts-dev.csv").read_text("utf-8").splitlines()]
+    rows = [r for r in rows if len(r) >= 7]
+    gold = np.array([float(r[4]) for r in rows])
+    left = unit_rows(np.asarray(analyzer.embed([r[5] for r in rows])))
+    right = unit_rows(np.asarray(analyzer.embed([r[6] for r in rows])))
+    cosine = (left * right).sum(axis=1)
+    return {
+        "dataset": "STS-B dev",
+        "n": len(rows),
+        "spearman": round(spearman(cosine, gold), 4),
+        "duplicate_threshold": DEFAULT_DUPLICATE_THRESHOLD,
+        "duplicate_vs_sts_ge_4": _precision_recall(cosine >= DEFAULT_DUPLICATE_THRESHOLD, gold >= 4),
+        "theme_threshold": DEFAULT_THEME_THRESHOLD,
+        "theme_vs_sts_ge_2_5": _precision_recall(cosine >= DEFAULT_THEME_THRESHOLD, gold >= 2.5),
+    }
+
+
+def bench_reviews(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]:
+    with (root / FOLDERS[2] / "rq1-raw-data.csv").open(encoding="utf-8", errors="replace", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if (r.get("rating") or "").strip().isdigit()]
+    polar = [r for r in rows if int(r["rating"]) != 3]
+    positive = np.array([int(r["rating"]) >= 4 for r in polar])
+    score = np.array([s.score for s in analyzer.sentiment([r["review"] for r in polar])])
+    themes = group_themes(unit_rows(np.asarray(analyzer.embed([r["review"] for r in rows]))))
+    by_theme: defaultdict[int, Counter[str]] = defaultdict(Counter)
+    for theme, row in zip(themes, rows, strict=True):
+        by_theme[theme][row["category"]] += 1
+    grouped = [c for c in by_theme.values() if sum(c.values()) > 1]
+    in_groups = sum(sum(c.values()) for c in grouped)
+    return {
+        "dataset": "CLAP app reviews",
+        "n_polar": len(polar),
+        "sentiment_auc_1_2_vs_4_5_stars": round(roc_auc(positive, score), 4),
+        "themes": len(by_theme),
+        "share_in_multi_member_themes": round(in_groups / len(rows), 4),
+        "category_purity_of_multi_member_themes": round(sum(max(c.values()) for c in grouped) / max(in_groups, 1), 4),
+        "category_majority_baseline": round(Counter(r["category"] for r in rows).most_common(1)[0][1] / len(rows), 4),
+    }
+
+
+_PROBE = """
+import json, resource, sys, time
+t0 = time.perf_counter()
+from shared.analyzers.offline import OfflineAnalyzer
+a = OfflineAnalyzer()
+t1 = time.perf_counter(); a.sentiment(["warm up"]); t2 = time.perf_counter()
+a.embed(["warm up"]); t3 = time.perf_counter()
+texts = json.loads(sys.stdin.read())
+s0 = time.perf_counter(); a.sentiment(texts); s1 = time.perf_counter(); a.embed(texts); s2 = time.perf_counter()
+single = []
+for t in texts[:50]:
+    u0 = time.perf_counter(); a.sentiment([t]); u1 = time.perf_counter(); a.embed([t]); u2 = time.perf_counter()
+    single.append((u1 - u0, u2 - u1))
+sent_single, emb_single = sorted(x for x, _ in single), sorted(y for _, y in single)
+print(json.dumps({
+    "import_s": round(t1 - t0, 3), "first_sentiment_s": round(t2 - t1, 3), "first_embed_s": round(t3 - t2, 3),
+    "cold_start_s": round(t3 - t0, 3),
+    "sentiment_ms_per_item_batched": round(1000 * (s1 - s0) / len(texts), 3),
+    "embed_ms_per_item_batched": round(1000 * (s2 - s1) / len(texts), 3),
+    "sentiment_ms_single_median": round(1000 * sent_single[len(single) // 2], 3),
+    "embed_ms_single_median": round(1000 * emb_single[len(single) // 2], 3),
+    "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+}))
+"""
+
+
+def bench_runtime(root: Path, sample: int = 1000) -> dict[str, object]:
+    """Cold start and latency in a fresh interpreter (nothing preloaded)."""
+    texts = (root / FOLDERS[0] / "val_text.txt").read_text(encoding="utf-8").splitlines()[:sample]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE], input=json.dumps(texts), capture_output=True, text=True, env=env, check=True
+    )
+    wall = time.perf_counter() - start
+    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_wall_s_incl_workload"] = round(wall, 3)
+    result["items"] = len(texts)
+    return result
+
+
+def main() -> int:
+    root = data_dir()
+    missing = [name for name in FOLDERS if not (root / name).is_dir()]
+    if missing:
+        sys.stderr.write(
+            f"bench_quality: data folder(s) {', '.join(missing)} not found under {root}; "
+            "set SIGNALSLOOP_DATA_DIR to the shared data directory\n"
+        )
+        return 2
+    analyzer = OfflineAnalyzer()
+    report = {
+        "model": analyzer.model,
+        "embedding_model": analyzer.embedding_model,
+        "sentiment": bench_sentiment(analyzer, root),
+        "similarity": bench_similarity(analyzer, root),
+        "reviews": bench_reviews(analyzer, root),
+        "runtime": bench_runtime(root),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
