@@ -1,0 +1,360 @@
+"""``signalsloop``: the operator's command line.
+
+Queries live in :mod:`signalsloop.ops_events` and :mod:`signalsloop.ops_agents`
+(plain data, tested without a terminal); this module parses arguments and
+formats. Heavy modules are imported inside the handlers so ``--help`` is fast.
+Every :class:`~shared.errors.SignalsLoopError` ends as one red ``error:`` line
+on stderr and exit code 2; anything unexpected is exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
+
+from shared.errors import ConfigurationError, SignalsLoopError
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR = 0, 1, 2
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error argparse already printed
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    handler: Handler | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        return int(handler(args) or EXIT_OK)
+    except SignalsLoopError as exc:
+        _error(exc.message)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        Console(stderr=True).print_exception()
+        _error(f"unexpected {type(exc).__name__}: {exc}")
+        return EXIT_UNEXPECTED
+
+
+def _error(message: str) -> None:
+    Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"), highlight=False)
+
+
+def _out() -> Console:
+    return Console(soft_wrap=True, highlight=False)
+
+
+# --- parser -----------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="signalsloop", description="Operate the SignalsLoop event backbone.")
+    sub = parser.add_subparsers(title="commands", metavar="<command>")
+
+    db = sub.add_parser("db", help="database administration").add_subparsers(title="db commands", metavar="<cmd>")
+    db.add_parser("migrate", help="apply pending migrations (DATABASE_URL, else the embedded database)") \
+        .set_defaults(handler=cmd_migrate)
+
+    _add_events(sub.add_parser("events", help="watch, inject and inspect events"))
+    _add_replay(sub)
+    agents = sub.add_parser("agents", help="health of every agent")
+    agents.add_argument("--since", help="only deliveries created in this window (e.g. 1h)")
+    agents.add_argument("--json", action="store_true", help="machine-readable output")
+    agents.set_defaults(handler=cmd_agents)
+
+    _add_placeholders(sub)
+    return parser
+
+
+def _add_events(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(title="events commands", metavar="<cmd>")
+    tail = sub.add_parser("tail", help="print recent events, then follow new ones (Ctrl-C to stop)")
+    tail.add_argument("--type", action="append", help="only this event type (repeatable)")
+    tail.add_argument("--project", help="only this project id")
+    tail.add_argument("--since", help="start this long ago (10m) or at this ISO time; default: the last 20 events")
+    tail.add_argument("--limit", type=int, help="stop after printing this many events")
+    tail.add_argument("--once", action="store_true", help="print what matches now and exit")
+    tail.add_argument("--interval", type=float, default=0.5, help="seconds between polls (default 0.5)")
+    tail.set_defaults(handler=cmd_tail)
+
+    pub = sub.add_parser("publish", help="inject a root event (producer 'cli') and print its id")
+    pub.add_argument("type", help="event type, e.g. feedback.created")
+    pub.add_argument("--project", required=True, help="project id (uuid)")
+    pub.add_argument("--payload", default="{}", help="JSON object")
+    pub.add_argument("--aggregate-type", help="default: the type's prefix (feedback for feedback.created)")
+    pub.add_argument("--aggregate-id", help="default: a new uuid")
+    pub.add_argument("--force", action="store_true", help="allow a type outside the catalogue or an unknown project")
+    pub.set_defaults(handler=cmd_publish)
+
+    chain = sub.add_parser("chain", help="an event chain as a tree, with each event's deliveries")
+    chain.add_argument("correlation_id", help="the chain's correlation id (or any event id in it)")
+    chain.set_defaults(handler=cmd_chain)
+
+
+def _add_replay(sub: Any) -> None:
+    replay = sub.add_parser("replay", help="send deliveries back to pending")
+    replay.add_argument("--event", help="one event's deliveries")
+    replay.add_argument("--dead", action="store_true", help="dead-lettered deliveries")
+    replay.add_argument("--agent", help="only this agent")
+    replay.add_argument("--type", help="only this event type")
+    replay.add_argument("--project", help="only this project id")
+    replay.add_argument("--from", dest="start", help="events created at or after (ISO time or 10m ago)")
+    replay.add_argument("--to", dest="end", help="events created before (ISO time or 10m ago)")
+    replay.set_defaults(handler=cmd_replay)
+
+
+def _add_placeholders(sub: Any) -> None:
+    relay = sub.add_parser("relay", help="local doorbell: LISTEN and POST deliveries to the agents")
+    relay.add_argument("--sweep-interval", type=float, default=1.0)
+    relay.add_argument("--concurrency", type=int, default=8)
+    relay.set_defaults(handler=_delegate("signalsloop.relay", "main"))
+    dev = sub.add_parser("dev", help="the whole stack on this machine")
+    dev.add_argument("--base-port", type=int, default=8081)
+    dev.set_defaults(handler=_delegate("signalsloop.stack", "main_dev"))
+    demo = sub.add_parser("demo", help="feedback in, agents react, show the chain")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(handler=_delegate("signalsloop.demo", "main"))
+    bench = sub.add_parser("bench", help="throughput and latency of the backbone")
+    bench.add_argument("--events", type=int, default=300)
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(handler=_delegate("signalsloop.bench", "main"))
+    analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
+    analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))
+    analyze.add_argument("--top", type=int, default=5, help="neighbours / themes to report (default 5)")
+    analyze.set_defaults(handler=cmd_analyze)
+
+
+def _delegate(module: str, function: str) -> Handler:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            target = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            raise ConfigurationError(f"{module} is not available in this installation") from None
+        return int(getattr(target, function)(args) or EXIT_OK)
+
+    return run
+
+
+# --- database -----------------------------------------------------------------------
+
+
+def database_url() -> str:
+    """DATABASE_URL, or the embedded PostgreSQL under .signalsloop/pgdata."""
+    from shared.settings import load_settings
+
+    url = load_settings().database_url
+    if url:
+        return url
+    from signalsloop.db import start_embedded
+
+    return start_embedded()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from signalsloop.db import check_url, migrate, migrations
+
+    url = database_url()
+    check_url(url)
+    applied = set(migrate(url))
+    out = _out()
+    if not applied:
+        out.print("database is up to date")
+    for m in migrations():
+        if m.version in applied:
+            out.print(Text.assemble(("applied ", "green"), f"{m.version}_{m.name}"))
+    return EXIT_OK
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+def cmd_tail(args: argparse.Namespace) -> int:
+    from signalsloop.db import connect
+    from signalsloop.ops import parse_time, parse_uuid
+    from signalsloop.ops_events import EventFilter, EventTail
+
+    flt = EventFilter(types=tuple(args.type or ()),
+                      project=parse_uuid(args.project, "project id") if args.project else None,
+                      since=parse_time(args.since) if args.since else None)
+    limit: int | None = args.limit
+    out = _out()
+    with connect(database_url()) as conn:
+        tail = EventTail(conn, flt)
+        rows = tail.backlog(limit or (10_000 if flt.since else 20))
+        printed = _print_events(out, rows)
+        if args.once or (limit is not None and printed >= limit):
+            return EXIT_OK
+        try:
+            while limit is None or printed < limit:
+                time.sleep(args.interval)
+                rows = tail.poll()
+                printed += _print_events(out, rows[: None if limit is None else limit - printed])
+        except KeyboardInterrupt:
+            pass
+    return EXIT_OK
+
+
+def _print_events(out: Console, rows: Sequence[dict[str, Any]]) -> int:
+    for row in rows:
+        out.print(event_line(row))
+    return len(rows)
+
+
+_TYPE_STYLES = {"feedback": "bright_blue", "sentiment": "magenta", "theme": "yellow", "duplicate": "cyan",
+                "priority": "bright_red", "spec": "green", "notification": "bright_black"}
+
+
+def event_line(row: dict[str, Any]) -> Text:
+    """time  type  project  aggregate  depth  producer  payload  id."""
+    from signalsloop.ops import short
+
+    prefix = row["type"].split(".", 1)[0]
+    payload = json.dumps(row["payload"], ensure_ascii=False, default=str)
+    payload = payload if len(payload) <= 80 else payload[:79] + "…"
+    return Text.assemble(
+        (row["created_at"].astimezone().strftime("%H:%M:%S.%f")[:-3], "dim"), "  ",
+        (f"{row['type']:<28}", _TYPE_STYLES.get(prefix, "white")), " ",
+        (f"project {short(row['project_id'])}", "cyan"), " ",
+        (f"{row['aggregate_type']}/{short(row['aggregate_id'])}", "blue"), " ",
+        (f"d{row['depth']}", "yellow"), " ",
+        (f"{row['producer'] or '?':<12}", "green"), " ",
+        payload, "  ", (str(row["id"]), "dim"),
+    )
+
+
+def cmd_publish(args: argparse.Namespace) -> int:
+    from shared.postgres_store import PostgresStore
+    from signalsloop.db import connect
+    from signalsloop.ops_events import build_root_event, publish_event
+
+    event = build_root_event(args.type, args.project, args.payload, aggregate_type=args.aggregate_type,
+                             aggregate_id=args.aggregate_id, force=args.force)
+    url = database_url()
+    with connect(url) as conn:
+        store = PostgresStore(url, max_size=1)
+        try:
+            event_id = publish_event(conn, store, event, force=args.force)
+        finally:
+            store.close()
+    _out().print(str(event_id))
+    return EXIT_OK
+
+
+def cmd_chain(args: argparse.Namespace) -> int:
+    from signalsloop.db import connect
+    from signalsloop.ops_events import chain, nest
+
+    with connect(database_url()) as conn:
+        events = chain(conn, args.correlation_id)
+    tree = Tree(Text(f"chain {events[0]['correlation_id']} · {len(events)} events", style="bold"))
+    for root in nest(events):
+        _add_event(tree, root)
+    _out().print(tree)
+    return EXIT_OK
+
+
+_STATUS_STYLES = {"succeeded": "green", "failed": "yellow", "dead": "bold red", "pending": "cyan",
+                  "running": "blue", "parked": "magenta", "blocked": "red"}
+
+
+def _add_event(parent: Tree, event: dict[str, Any]) -> None:
+    prefix = event["type"].split(".", 1)[0]
+    node = parent.add(Text.assemble(
+        (event["type"], f"bold {_TYPE_STYLES.get(prefix, 'white')}"), f"  by {event['producer'] or '?'}",
+        f"  depth {event['depth']}  ", (event["created_at"].astimezone().strftime("%H:%M:%S.%f")[:-3], "dim"),
+        "  ", (str(event["id"]), "dim")))
+    for d in event["deliveries"]:
+        duration = "-" if d["duration_ms"] is None else f"{d['duration_ms']:.0f} ms"
+        line = Text.assemble(f"{d['agent']}: ", (d["status"], _STATUS_STYLES.get(d["status"], "white")),
+                             f", attempts {d['attempts']}/{d['max_attempts']}, {duration}")
+        if d["last_error"] and d["status"] != "succeeded":
+            line.append(f"  {d['last_error'][:100]}", style="dim red")
+        node.add(line)
+    for child in event["children"]:
+        _add_event(node, child)
+
+
+# --- replay, agents, analyze ------------------------------------------------------------
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from signalsloop.db import connect
+    from signalsloop.ops import parse_time, parse_uuid
+    from signalsloop.ops_events import ReplayRequest, replay
+
+    req = ReplayRequest(
+        event=parse_uuid(args.event, "event id") if args.event else None, dead=args.dead, agent=args.agent,
+        type=args.type, project=parse_uuid(args.project, "project id") if args.project else None,
+        start=parse_time(args.start) if args.start else None, end=parse_time(args.end) if args.end else None)
+    with connect(database_url()) as conn:
+        count = replay(conn, req)
+    _out().print(f"replayed {count} deliver{'y' if count == 1 else 'ies'}")
+    return EXIT_OK
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from signalsloop.db import connect
+    from signalsloop.ops import parse_duration
+    from signalsloop.ops_agents import agent_health
+
+    since = parse_duration(args.since) if args.since else None
+    with connect(database_url()) as conn:
+        rows = agent_health(conn, since)
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    else:
+        _out().print(health_table(rows))
+    return EXIT_OK
+
+
+def health_table(rows: Sequence[dict[str, Any]]) -> Table:
+    table = Table(title="agent health", header_style="bold")
+    for name in ("agent", "state", "total", "ok", "failed", "dead", "pending", "running", "parked", "blocked",
+                 "success", "p50 ms", "p95 ms", "oldest pending", "circuit"):
+        table.add_column(name, justify="left" if name in ("agent", "state", "circuit") else "right")
+    for r in rows:
+        state = ("on" if r["enabled"] else "off") + ("" if r["mode"] == "active" else f" ({r['mode']})")
+        circuit = r["circuit_state"] + (f" ({r['consecutive_failures']} fails)" if r["consecutive_failures"] else "")
+        table.add_row(
+            r["agent"], state, str(r["total"]), str(r["succeeded"]), str(r["failed"]),
+            Text(str(r["dead"]), style="bold red" if r["dead"] else ""), str(r["pending"]), str(r["running"]),
+            str(r["parked"]), str(r["blocked"]),
+            "-" if r["success_rate"] is None else f"{r['success_rate']:.0%}",
+            _num(r["p50_ms"]), _num(r["p95_ms"]),
+            "-" if r["oldest_pending_s"] is None else f"{r['oldest_pending_s']:.0f}s",
+            Text(circuit, style="green" if r["circuit_state"] == "closed" else "bold red"))
+    return table
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    from shared.analyzers import build_analyzer
+    from shared.settings import load_settings
+    from signalsloop.analyze import run_analyze
+
+    analyzer = build_analyzer(load_settings())
+    return run_analyze(args.kind, analyzer, sys.stdin, sys.stdout, sys.stderr, top=args.top)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,64 @@
+"""Helpers shared by the operator queries (:mod:`signalsloop.ops_events`,
+:mod:`signalsloop.ops_agents`): running SQL with the backbone's error
+taxonomy, and parsing what an operator types (ids, durations, times).
+
+Every function here returns plain data or raises a
+:class:`~shared.errors.SignalsLoopError` with a message fit for a terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import dict_row
+
+from shared.errors import BadRequest
+from shared.postgres_store import store_error
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def query(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:
+    """Rows as dicts; a database error becomes a ``StoreError``."""
+    try:
+        with conn.cursor(row_factory=dict_row) as cur:
+            cur.execute(sql.encode(), params)
+            return list(cur.fetchall()) if cur.description else []
+    except psycopg.Error as exc:
+        raise store_error(exc) from exc
+
+
+def parse_uuid(value: str, what: str = "id") -> UUID:
+    try:
+        return UUID(value.strip())
+    except (ValueError, AttributeError):
+        raise BadRequest(f"{what} {value!r} is not a valid UUID") from None
+
+
+def parse_duration(value: str) -> timedelta:
+    """``90s``, ``10m``, ``2h``, ``1.5d``, ``1w``, ``250ms``."""
+    match = _DURATION.match(value)
+    if not match:
+        raise BadRequest(f"duration {value!r} is not understood; use e.g. 30s, 10m, 2h, 1d")
+    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+
+
+def parse_time(value: str, *, now: datetime | None = None) -> datetime:
+    """An ISO time (naive means local time) or a duration meaning "that long ago"."""
+    if _DURATION.match(value):
+        return (now or datetime.now(UTC)) - parse_duration(value)
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadRequest(f"time {value!r} is neither an ISO time (2026-11-28T10:00) nor a duration (10m)") from None
+    return parsed if parsed.tzinfo else parsed.astimezone()
+
+
+def short(value: object, size: int = 8) -> str:
+    """The first characters of an id, enough to tell rows apart on screen."""
+    return "-" if value is None else str(value)[:size]
