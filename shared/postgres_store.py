@@ -70,9 +70,9 @@ class PostgresStore(LedgerCalls):
                 self._pool.close()
                 self._pool = None
 
-    def _fetch(self, query: sql.Composable | str, params: Any = None) -> list[dict[str, Any]]:
+    def _fetch(self, query: sql.Composed | sql.SQL | str, params: Any = None) -> list[dict[str, Any]]:
         try:
-            with self._get_pool().connection() as conn, conn.cursor() as cur:
+            with self._get_pool().connection() as conn, conn.cursor(row_factory=dict_row) as cur:
                 cur.execute(query, params)
                 return list(cur.fetchall()) if cur.description else []
         except psycopg.Error as exc:

@@ -22,7 +22,7 @@ from typing import Any
 import flask
 from pydantic import ValidationError
 
-from shared.agent import Agent, Decision, Deps, MessageOutcome
+from shared.agent import Agent, Deps, MessageOutcome
 from shared.errors import (
     BadRequest,
     ConfigurationError,

@@ -1,0 +1,1 @@
+"""One folder per agent; each is an independently deployable HTTP function."""

@@ -1,0 +1,108 @@
+"""Notification agent: scores how important an event is for the team, sends
+what matters to Slack (records everything first, never sends twice for one
+key, rate-limits per channel) and publishes notification.sent.
+
+Urgent, from the plan: feedback with 10+ votes and negative sentiment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from shared.agent import Decision, Deps, MessageOutcome
+from shared.events import DomainEvent, EventType
+from shared.feedback import load_post, project_settings
+from shared.ports import Message
+from shared.publish import follow_on
+from shared.store import Write
+
+NAME = "notify"
+Importance = Literal["low", "normal", "high", "urgent"]
+RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
+URGENT_VOTES = 10
+DEFAULT_RATE_PER_MINUTE = 20
+DEFAULT_MIN_IMPORTANCE = "high"
+
+
+@dataclass(frozen=True)
+class Context:
+    post: dict[str, Any] | None
+    sentiment: dict[str, Any] | None
+    settings: dict[str, Any]
+    recent_sent: list[datetime]
+    now: datetime
+
+
+class NotifyAgent:
+    name = NAME
+
+    def load(self, event: DomainEvent, deps: Deps) -> Context:
+        store = deps.store
+        post = load_post(store, event.aggregate_id) if event.aggregate_type == "feedback" else None
+        sentiment = None
+        if post is not None:
+            rows = store.select("sentiment_analysis", eq={"feedback_id": post["id"]}, columns=["label", "score"])
+            sentiment = rows[0] if rows else None
+        rate = int(project_settings(store, event.project_id).get("slack_rate_per_minute", DEFAULT_RATE_PER_MINUTE))
+        recent = store.select("notifications", eq={"project_id": event.project_id, "status": "sent"},
+                              columns=["sent_at"], order="sent_at", descending=True, limit=rate)
+        return Context(post, sentiment, project_settings(store, event.project_id),
+                       [r["sent_at"] for r in recent if r["sent_at"]], datetime.now().astimezone())
+
+    def decide(self, event: DomainEvent, context: Context) -> Decision:
+        return decide(event, context)
+
+    def after_sending(self, event: DomainEvent, outcomes: Sequence[MessageOutcome]) -> list[DomainEvent]:
+        return [follow_on(event, agent=NAME, event_type=EventType.NOTIFICATION_SENT, aggregate_type="notification",
+                          aggregate_id=event.id, key=o.message.key,
+                          payload={"dedupe_key": o.message.key, "status": o.status, "channel": o.channel,
+                                   "importance": o.message.importance, "about": event.type,
+                                   "transport": o.transport})
+                for o in outcomes if o.status in ("sent", "unconfigured")]
+
+
+def importance(event: DomainEvent, context: Context) -> tuple[Importance, str]:
+    """How much the team should care, and a one-line message saying why."""
+    p = event.payload
+    votes = int((context.post or {}).get("vote_count") or p.get("vote_count") or 0)
+    label = p.get("label") or (context.sentiment or {}).get("label")
+    title = p.get("title") or (context.post or {}).get("title") or p.get("theme") or p.get("name") or ""
+    if event.type in (EventType.FEEDBACK_CREATED, EventType.SENTIMENT_ANALYZED):
+        if label == "negative" and votes >= URGENT_VOTES:
+            return "urgent", f":rotating_light: Angry feedback with {votes} votes: \"{title}\""
+        if event.type == EventType.SENTIMENT_ANALYZED and label == "negative" and float(p.get("score", 0)) <= -0.6:
+            return "normal", f"Strongly negative feedback: \"{title}\""
+        return "low", f"New feedback: \"{title}\""
+    if event.type == EventType.DUPLICATE_FOUND:
+        best = (p.get("candidates") or [{}])[0]
+        return "normal", f"\"{title}\" looks like a duplicate of \"{best.get('title', '')}\" ({best.get('similarity')})"
+    if event.type == EventType.THEME_THRESHOLD_REACHED:
+        return "high", f":chart_with_upwards_trend: Theme \"{p.get('name')}\" reached {p.get('feedback_count')} items"
+    if event.type == EventType.SPEC_AUTO_DRAFTED:
+        return "high", f":memo: Spec drafted for \"{p.get('theme')}\": {p.get('title')}"
+    if event.type == EventType.PRIORITY_CALCULATED:
+        score = float(p.get("score") or 0)
+        return ("high" if score >= 70 else "low"), f"Priority {score:.0f}/100 for \"{title}\""
+    return "low", f"{event.type}: {title}"
+
+
+def decide(event: DomainEvent, context: Context) -> Decision:
+    level, text = importance(event, context)
+    key = f"{event.id}:{NAME}"
+    min_level = str(context.settings.get("notify_min_importance", DEFAULT_MIN_IMPORTANCE))
+    rate = int(context.settings.get("slack_rate_per_minute", DEFAULT_RATE_PER_MINUTE))
+    window_start = context.now - timedelta(minutes=1)
+    sent_last_minute = sum(1 for t in context.recent_sent if t >= window_start)
+    base = {"dedupe_key": key, "project_id": event.project_id, "event_id": event.id, "event_type": event.type,
+            "importance": level, "text": text}
+    if RANK[level] < RANK.get(min_level, RANK[DEFAULT_MIN_IMPORTANCE]):
+        return Decision(writes=[Write("notifications", [{**base, "status": "recorded"}], ("dedupe_key",), False)],
+                        summary={"importance": level, "sent": False})
+    if level != "urgent" and sent_last_minute >= rate:
+        return Decision(writes=[Write("notifications", [{**base, "status": "rate_limited"}], ("dedupe_key",), False)],
+                        summary={"importance": level, "sent": False, "rate_limited": True})
+    message = Message(key=key, project_id=event.project_id, text=text, importance=level)
+    return Decision(messages=[message], summary={"importance": level, "sent": True})

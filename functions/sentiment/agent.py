@@ -1,0 +1,47 @@
+"""Sentiment agent: scores new and edited feedback and publishes sentiment.analyzed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.agent import Decision, Deps
+from shared.events import CURRENT_VERSIONS, DomainEvent, EventType
+from shared.feedback import feedback_text
+from shared.ports import Sentiment
+from shared.publish import follow_on
+from shared.store import Write
+
+NAME = "sentiment"
+
+
+@dataclass(frozen=True)
+class Context:
+    sentiment: Sentiment
+    text_length: int
+
+
+class SentimentAgent:
+    name = NAME
+
+    def load(self, event: DomainEvent, deps: Deps) -> Context:
+        text = feedback_text(event.payload)
+        [sentiment] = deps.analyzer.sentiment([text])
+        return Context(sentiment, len(text))
+
+    def decide(self, event: DomainEvent, context: Context) -> Decision:
+        return decide(event, context)
+
+
+def decide(event: DomainEvent, context: Context) -> Decision:
+    s = context.sentiment
+    row = {"feedback_id": event.aggregate_id, "project_id": event.project_id, "label": s.label,
+           "score": round(s.score, 4), "confidence": round(s.confidence, 4), "model": s.model,
+           "source_event_id": event.id}
+    payload = {"feedback_id": str(event.aggregate_id), "label": s.label, "score": row["score"],
+               "confidence": row["confidence"], "model": s.model,
+               "vote_count": int(event.payload.get("vote_count") or 0), "trigger": event.type}
+    analyzed = follow_on(event, agent=NAME, event_type=EventType.SENTIMENT_ANALYZED, aggregate_type="feedback",
+                         aggregate_id=event.aggregate_id, payload=payload,
+                         version=CURRENT_VERSIONS[EventType.SENTIMENT_ANALYZED])
+    return Decision(writes=[Write("sentiment_analysis", [row], ("feedback_id",))], events=[analyzed],
+                    summary={"label": s.label, "score": row["score"]})

@@ -1,0 +1,32 @@
+"""Helpers agents share for reading feedback and project settings."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from uuid import UUID
+
+from shared.ports import FeedbackItem
+from shared.store import Store
+
+
+def feedback_text(payload: Mapping[str, Any]) -> str:
+    """The analysable text of a feedback payload or row: title and body."""
+    title = str(payload.get("title") or "").strip()
+    body = str(payload.get("body") or "").strip()
+    return f"{title}. {body}" if title and body else title or body
+
+
+def load_post(store: Store, feedback_id: UUID) -> dict[str, Any] | None:
+    rows = store.select("posts", eq={"id": feedback_id})
+    return rows[0] if rows else None
+
+
+def project_settings(store: Store, project_id: UUID) -> dict[str, Any]:
+    rows = store.select("projects", eq={"id": project_id}, columns=["settings"])
+    return dict(rows[0]["settings"] or {}) if rows else {}
+
+
+def as_item(row: Mapping[str, Any]) -> FeedbackItem:
+    return FeedbackItem(id=row["id"], title=row.get("title") or "", body=row.get("body") or "",
+                        votes=int(row.get("vote_count") or 0))
