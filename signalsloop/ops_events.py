@@ -60,11 +60,13 @@ def recent_events(conn: psycopg.Connection[Any], flt: EventFilter, limit: int) -
     return rows[::-1]
 
 
-def events_after(conn: psycopg.Connection[Any], flt: EventFilter, after: datetime,
-                 limit: int = 1000) -> list[dict[str, Any]]:
+def events_after(conn: psycopg.Connection[Any], flt: EventFilter, after: datetime, *,
+                 exclude: Sequence[UUID] = (), limit: int = 1000) -> list[dict[str, Any]]:
+    """Matching events stamped after ``after``, oldest first, except ``exclude``."""
     where, params = flt.where()
     return query(conn, f"select {EVENT_COLUMNS} from public.events e where {where} and e.created_at > %(after)s "
-                       "order by e.created_at, e.id limit %(limit)s", {**params, "after": after, "limit": limit})
+                       "and not (e.id = any(%(exclude)s)) order by e.created_at, e.id limit %(limit)s",
+                 {**params, "after": after, "exclude": list(exclude), "limit": limit})
 
 
 @dataclass
@@ -73,37 +75,37 @@ class EventTail:
 
     ``created_at`` is the inserting transaction's start time, so an event can
     become visible after later-stamped ones. Each poll therefore looks back
-    ``lookback`` behind the newest event seen and skips ids already printed.
+    ``lookback`` before the previous poll and skips ids already accounted for
+    (printed, or older than the backlog asked for). Only an event whose
+    transaction stayed open longer than ``lookback`` can be missed.
     """
 
     conn: psycopg.Connection[Any]
     flt: EventFilter
     lookback: timedelta = timedelta(seconds=10)
     _seen: dict[UUID, datetime] = field(default_factory=dict)
-    _newest: datetime | None = None
+    _last_poll: datetime | None = None
 
     def backlog(self, limit: int) -> list[dict[str, Any]]:
+        """The latest ``limit`` matching events; older ones are never shown later."""
+        self._last_poll = _db_now(self.conn)
         rows = recent_events(self.conn, self.flt, limit)
         self._remember(rows)
-        if self._newest is None:
-            self._newest = _db_now(self.conn)
+        self._remember(events_after(self.conn, self.flt, self._last_poll - self.lookback, limit=100_000))
         return rows
 
     def poll(self) -> list[dict[str, Any]]:
-        if self._newest is None:
-            self._newest = _db_now(self.conn)
-        rows = [r for r in events_after(self.conn, self.flt, self._newest - self.lookback) if r["id"] not in self._seen]
+        """Matching events that became visible since the last call, oldest first."""
+        now = _db_now(self.conn)
+        since = (self._last_poll or now) - self.lookback
+        rows = events_after(self.conn, self.flt, since, exclude=list(self._seen))
         self._remember(rows)
+        self._seen = {k: v for k, v in self._seen.items() if v > since - self.lookback}
+        self._last_poll = now
         return rows
 
     def _remember(self, rows: Iterable[dict[str, Any]]) -> None:
-        for row in rows:
-            self._seen[row["id"]] = row["created_at"]
-            if self._newest is None or row["created_at"] > self._newest:
-                self._newest = row["created_at"]
-        if self._newest is not None:
-            horizon = self._newest - self.lookback * 2
-            self._seen = {k: v for k, v in self._seen.items() if v >= horizon}
+        self._seen.update((row["id"], row["created_at"]) for row in rows)
 
 
 def _db_now(conn: psycopg.Connection[Any]) -> datetime:
