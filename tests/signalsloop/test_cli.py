@@ -1,0 +1,164 @@
+"""The ``signalsloop`` command line end to end: arguments in, a real database
+changed or read, text and exit codes out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import types
+from collections.abc import Iterator
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+
+from shared.settings import load_settings
+from signalsloop.cli import main
+from tests.helpers import Seed
+
+
+@pytest.fixture
+def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    load_settings.cache_clear()
+    yield db_url
+    load_settings.cache_clear()
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def publish(capsys: pytest.CaptureFixture[str], project: UUID, type_: str = "feedback.created",
+            payload: str = '{"title": "Dark mode"}') -> UUID:
+    code, out, err = run(capsys, "events", "publish", type_, "--project", str(project), "--payload", payload)
+    assert code == 0, err
+    return UUID(out.strip())
+
+
+def test_publish_creates_the_event_and_its_deliveries(env: str, seed: Seed, capsys: Any) -> None:
+    project = seed.project()
+    event_id = publish(capsys, project)
+    [event] = seed.events()
+    assert event["id"] == event_id and event["payload"] == {"title": "Dark mode"}
+    assert event["metadata"]["producer"] == "cli" and event["metadata"]["correlation_id"] == str(event_id)
+    assert {d["agent"] for d in seed.deliveries(event_id=event_id)} == {"sentiment", "duplicate", "notify"}
+
+
+def test_publish_errors_are_one_red_line_and_exit_2(env: str, seed: Seed, capsys: Any) -> None:
+    project = str(seed.project())
+    code, out, err = run(capsys, "events", "publish", "feedback.created", "--project", project, "--payload", "{x")
+    assert code == 2 and out == ""
+    assert err.startswith("error: --payload is not valid JSON") and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "events", "publish", "made.up", "--project", project)
+    assert code == 2 and "unknown event type 'made.up'" in err and "--force" in err
+    code, _, err = run(capsys, "events", "publish", "feedback.created", "--project", "nope")
+    assert code == 2 and "project id 'nope' is not a valid UUID" in err
+    assert seed.events() == []
+    code, _, _ = run(capsys, "events", "publish", "made.up", "--project", project, "--force")
+    assert code == 0 and [e["type"] for e in seed.events()] == ["made.up"]
+
+
+def test_chain_prints_the_tree_and_errors_for_an_unknown_id(env: str, seed: Seed, capsys: Any) -> None:
+    event_id = publish(capsys, seed.project())
+    code, out, err = run(capsys, "events", "chain", str(event_id))
+    assert code == 0, err
+    assert f"chain {event_id}" in out and "feedback.created" in out and "by cli" in out
+    assert "sentiment: pending, attempts 0/5" in out and "duplicate: pending" in out
+    code, out, err = run(capsys, "events", "chain", str(uuid4()))
+    assert code == 2 and out == "" and "no event has correlation id" in err
+
+
+def test_replay_dead_brings_dead_deliveries_back(env: str, seed: Seed, db: psycopg.Connection[Any],
+                                                 capsys: Any) -> None:
+    event_id = publish(capsys, seed.project())
+    claim = db.execute("select * from claim_delivery(%s, 'sentiment')", (event_id,)).fetchone()
+    assert claim is not None
+    db.execute("select fail_delivery(%s, %s, 'boom', p_retriable => false)",
+               (claim["delivery_id"], claim["claim_token"]))
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "dead"
+    code, out, err = run(capsys, "replay", "--dead")
+    assert code == 0, err
+    assert out.strip() == "replayed 1 delivery"
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
+
+
+def test_replay_errors(env: str, seed: Seed, capsys: Any) -> None:
+    code, _, err = run(capsys, "replay")
+    assert code == 2
+    assert "error: replay needs at least one filter: --event, --dead, --type, --agent, --project, --from, --to" in err
+    code, _, err = run(capsys, "replay", "--event", str(uuid4()))
+    assert code == 2 and "unknown event" in err
+    code, _, err = run(capsys, "replay", "--type", "feedback.created", "--from", "yesterday-ish")
+    assert code == 2 and "neither an ISO time" in err
+
+
+def test_agents_json_reports_health(env: str, seed: Seed, db: psycopg.Connection[Any], capsys: Any) -> None:
+    project = seed.project()
+    ids = [publish(capsys, project) for _ in range(2)]
+    for event_id, ms in zip(ids, (40, 80), strict=True):
+        claim = db.execute("select * from claim_delivery(%s, 'sentiment')", (event_id,)).fetchone()
+        assert claim is not None
+        db.execute("select complete_delivery(%s, %s)", (claim["delivery_id"], claim["claim_token"]))
+        db.execute("update delivery_attempts set finished_at = started_at + make_interval(secs => %s) "
+                   "where claim_token = %s", (ms / 1000, claim["claim_token"]))
+    code, out, err = run(capsys, "agents", "--json")
+    assert code == 0, err
+    health = {r["agent"]: r for r in json.loads(out)}
+    assert health["sentiment"]["succeeded"] == 2 and health["sentiment"]["success_rate"] == 1.0
+    assert health["sentiment"]["p50_ms"] == pytest.approx(60, abs=0.5)
+    assert health["duplicate"]["pending"] == 2 and health["duplicate"]["dead"] == 0
+    code, out, _ = run(capsys, "agents", "--since", "1h")
+    assert code == 0 and "sentiment" in out and "100%" in out and "closed" in out
+
+
+def test_tail_once_filters_by_type(env: str, seed: Seed, capsys: Any) -> None:
+    project = seed.project()
+    created = publish(capsys, project)
+    voted = publish(capsys, project, "feedback.voted", '{"delta": 1}')
+    code, out, err = run(capsys, "events", "tail", "--once", "--type", "feedback.voted", "--since", "10m")
+    assert code == 0, err
+    assert str(voted) in out and str(created) not in out
+    [line] = out.strip().splitlines()
+    assert "feedback.voted" in line and "cli" in line and '{"delta": 1}' in line and "d0" in line
+    code, out, _ = run(capsys, "events", "tail", "--limit", "2", "--project", str(project))
+    assert code == 0 and len(out.strip().splitlines()) == 2
+
+
+def test_a_bad_database_url_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/x")
+    load_settings.cache_clear()
+    try:
+        code, out, err = run(capsys, "agents")
+    finally:
+        load_settings.cache_clear()
+    assert code == 2 and out == ""
+    assert err.startswith("error: cannot connect to DATABASE_URL")
+
+
+def test_migrate_reports_an_up_to_date_database(env: str, capsys: Any) -> None:
+    code, out, err = run(capsys, "db", "migrate")
+    assert code == 0, err
+    assert "up to date" in out
+
+
+def test_placeholders_dispatch_to_their_modules(monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    seen: list[argparse.Namespace] = []
+
+    def bench_main(args: argparse.Namespace) -> int:
+        seen.append(args)
+        return 0
+
+    fake = types.ModuleType("signalsloop.bench")
+    fake.main = bench_main  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "signalsloop.bench", fake)
+    assert main(["bench", "--events", "12", "--json"]) == 0
+    assert seen[0].events == 12 and seen[0].json is True
+    assert main(["--help"]) == 0
+    assert main(["relay", "--concurrency", "many"]) == 2, "argparse usage errors exit 2 without raising"
+    assert "usage:" in capsys.readouterr().err
