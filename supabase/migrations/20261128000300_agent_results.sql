@@ -54,7 +54,7 @@ begin
     )$t$, v_type);
   execute format($f$
     create function public.match_feedback(p_project_id uuid, p_model text, p_embedding double precision[],
-                                          p_limit integer default 5, p_min_similarity real default 0,
+                                          p_limit integer default 5, p_min_similarity double precision default 0,
                                           p_exclude uuid default null)
     returns table (feedback_id uuid, similarity real)
     language sql stable security definer set search_path = public, pg_temp as $body$

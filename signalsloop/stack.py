@@ -1,0 +1,227 @@
+"""The whole system on one machine: PostgreSQL (embedded by default), the
+migrations, one functions-framework server per agent, and the relay.
+
+``signalsloop dev`` runs it until Ctrl-C; the demo, the benchmark and the
+end-to-end tests drive the same :class:`Stack`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from shared.errors import ConfigurationError
+from signalsloop import ROOT
+from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded
+from signalsloop.relay import Relay
+
+log = logging.getLogger("signalsloop.stack")
+FUNCTIONS_DIR = ROOT / "functions"
+
+
+def function_names() -> list[str]:
+    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class FunctionProcess:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+
+@dataclass
+class Stack:
+    database_url: str | None = None
+    base_port: int | None = None
+    secret: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    data_dir: Path = DEFAULT_DATA_DIR
+    sweep_interval: float = 0.5
+    extra_env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    functions: dict[str, FunctionProcess] = field(default_factory=dict)
+    relay: Relay | None = None
+    _relay_thread: threading.Thread | None = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def __enter__(self) -> Stack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        if self.database_url is None:
+            self.database_url = start_embedded(self.data_dir)
+        check_url(self.database_url)
+        migrate(self.database_url)
+        names = function_names()
+        ports = self._ports(len(names))
+        self.functions = {n: FunctionProcess(n, p) for n, p in zip(names, ports, strict=True)}
+        self._register()
+        for fn in self.functions.values():
+            self.start_function(fn.name)
+        for fn in self.functions.values():
+            self._wait_ready(fn)
+        self.start_relay()
+
+    def stop(self) -> None:
+        self.stop_relay()
+        for fn in self.functions.values():
+            self.stop_function(fn.name)
+
+    def _ports(self, n: int) -> list[int]:
+        if self.base_port is None:
+            return [free_port() for _ in range(n)]
+        ports = list(range(self.base_port, self.base_port + n))
+        for port in ports:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    raise ConfigurationError(f"port {port} is in use; pass --base-port to choose others")
+        return ports
+
+    def _register(self) -> None:
+        assert self.database_url
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            for fn in self.functions.values():
+                conn.execute("update public.agents set endpoint_url = %s where name = %s", (fn.url, fn.name))
+
+    # -- functions ---------------------------------------------------------
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, **self.extra_env}
+        env.update({"DATABASE_URL": self.database_url or "", "SIGNALSLOOP_SECRET": self.secret,
+                    "PYTHONPATH": str(ROOT), "THREADS": env.get("THREADS", "8")})
+        return env
+
+    def start_function(self, name: str, *, wait: bool = False) -> None:
+        fn = self.functions[name]
+        binary = Path(sys.executable).with_name("functions-framework")
+        cmd = [str(binary), "--target", "handle", "--source", str(FUNCTIONS_DIR / name / "main.py"),
+               "--host", "127.0.0.1", "--port", str(fn.port)]
+        out: Any = subprocess.DEVNULL
+        if self.log_dir:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = (self.log_dir / f"{name}.log").open("ab")
+        fn.process = subprocess.Popen(cmd, env=self.env(), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+                                      start_new_session=True)
+        if wait:
+            self._wait_ready(fn)
+
+    def stop_function(self, name: str, *, kill: bool = False) -> None:
+        fn = self.functions[name]
+        if fn.process is None or fn.process.poll() is not None:
+            return
+        if kill:
+            fn.process.kill()
+        else:
+            fn.process.terminate()
+        try:
+            fn.process.wait(10)
+        except subprocess.TimeoutExpired:
+            fn.process.kill()
+            fn.process.wait(5)
+
+    def _wait_ready(self, fn: FunctionProcess, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if fn.process is not None and fn.process.poll() is not None:
+                raise ConfigurationError(f"function {fn.name} exited with code {fn.process.returncode}")
+            try:
+                httpx.get(fn.url, timeout=1)  # any answer (405, 401) means it serves
+                return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise ConfigurationError(f"function {fn.name} did not start within {timeout:.0f}s")
+
+    # -- relay ---------------------------------------------------------------
+
+    def start_relay(self) -> None:
+        assert self.database_url
+        self.relay = Relay(self.database_url, self.secret, sweep_interval=self.sweep_interval)
+        self._relay_thread = threading.Thread(target=self.relay.run, name="relay", daemon=True)
+        self._relay_thread.start()
+
+    def stop_relay(self) -> None:
+        if self.relay is not None and self._relay_thread is not None:
+            self.relay.stop()
+            self._relay_thread.join(15)
+        self.relay, self._relay_thread = None, None
+
+    # -- reading the ledger ------------------------------------------------------
+
+    def wait_settled(self, timeout: float = 120, on_progress: Any = None) -> dict[str, int]:
+        """Wait until no delivery is pending, running, failed or parked; return counts by status."""
+        assert self.database_url
+        deadline = time.monotonic() + timeout
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            while True:
+                counts: dict[str, int] = dict(conn.execute(
+                    "select status, count(*) from public.event_deliveries group by status").fetchall())
+                open_ = sum(counts.get(s, 0) for s in ("pending", "running", "failed", "parked"))
+                if on_progress:
+                    on_progress(counts)
+                if open_ == 0 or time.monotonic() > deadline:
+                    return counts
+                time.sleep(0.1)
+
+
+def main_dev(args: Any) -> int:
+    """``signalsloop dev``: run everything until Ctrl-C."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.settings import load_settings
+
+    console = Console()
+    settings = load_settings()
+    secret = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
+    stack = Stack(database_url=settings.database_url, base_port=args.base_port,
+                  log_dir=ROOT / ".signalsloop" / "logs")
+    if secret:
+        stack.secret = secret
+    with console.status("starting PostgreSQL, migrating, starting functions and the relay..."):
+        stack.start()
+    table = Table(title="SignalsLoop dev stack")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("postgres", stack.database_url or "")
+    for fn in stack.functions.values():
+        table.add_row(f"function {fn.name}", fn.url)
+    table.add_row("relay", f"LISTEN signalsloop_doorbell, sweep every {stack.sweep_interval}s")
+    table.add_row("logs", str(stack.log_dir))
+    table.add_row("secret", "SIGNALSLOOP_SECRET (set it to reuse one)" if not secret else "from SIGNALSLOOP_SECRET")
+    console.print(table)
+    console.print("Ctrl-C stops everything.")
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        stack.stop()
+    return 0
