@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="signalsloop", description="Operate the SignalsLoop event backbone.")
     sub = parser.add_subparsers(title="commands", metavar="<command>")
 
-    db = sub.add_parser("db", help="database administration").add_subparsers(title="db commands", metavar="<cmd>")
+    db_parser = sub.add_parser("db", help="database administration")
+    db_parser.set_defaults(handler=_usage(db_parser))
+    db = db_parser.add_subparsers(title="db commands", metavar="<cmd>")
     db.add_parser("migrate", help="apply pending migrations (DATABASE_URL, else the embedded database)") \
         .set_defaults(handler=cmd_migrate)
 
@@ -81,7 +83,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _usage(parser: argparse.ArgumentParser) -> Handler:
+    """A command group run without its sub-command prints its own help."""
+
+    def run(args: argparse.Namespace) -> int:
+        parser.print_help(sys.stderr)
+        return EXIT_ERROR
+
+    return run
+
+
 def _add_events(parser: argparse.ArgumentParser) -> None:
+    parser.set_defaults(handler=_usage(parser))
     sub = parser.add_subparsers(title="events commands", metavar="<cmd>")
     tail = sub.add_parser("tail", help="print recent events, then follow new ones (Ctrl-C to stop)")
     tail.add_argument("--type", action="append", help="only this event type (repeatable)")
