@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import sqlparse
@@ -70,7 +71,14 @@ def start_embedded(data_dir: Path = DEFAULT_DATA_DIR, *, cleanup: str | None = "
     return str(server.get_uri())
 
 
-_SERVERS: list[object] = []
+_SERVERS: list[Any] = []
+
+
+def stop_embedded() -> None:
+    """Stop the embedded servers this process started (their data is kept or
+    deleted as their cleanup mode says)."""
+    while _SERVERS:
+        _SERVERS.pop().cleanup()
 
 
 def check_url(url: str) -> None:

@@ -76,6 +76,15 @@ def _joins(embedding: list[float], themes: list[dict[str, Any]], threshold: floa
     return key
 
 
+def _same_name(context: Context) -> UUID | None:
+    """A feedback item the embedding left alone but that the namer would call
+    exactly what an existing theme is called joins that theme: two themes
+    both named "Dark Mode" help nobody (small themes' centroids are noisy)."""
+    wanted = (context.new_theme_name or "").strip().casefold()
+    matches = [t for t in context.themes if wanted and t["name"].strip().casefold() == wanted]
+    return max(matches, key=lambda t: (t["feedback_count"], str(t["id"])))["id"] if matches else None
+
+
 def decide(event: DomainEvent, context: Context) -> Decision:
     if context.post is None:
         return Decision(summary={"skipped": "feedback no longer exists"})
@@ -88,7 +97,7 @@ def decide(event: DomainEvent, context: Context) -> Decision:
         link = {**_link(event, theme["id"], context.current_link.get("similarity")), "sentiment_label": label}
         return _announce(event, context, theme, [Write("theme_feedback", [link], ("feedback_id",))],
                          count=theme["feedback_count"], created=False)
-    joined = _joins(context.embedding, context.themes, context.similarity_threshold)
+    joined = _joins(context.embedding, context.themes, context.similarity_threshold) or _same_name(context)
     if joined is None:
         theme = {"id": stable_id("theme", event.project_id, event.aggregate_id), "project_id": event.project_id,
                  "name": context.new_theme_name or "Untitled theme", "embedding_model": context.model,

@@ -1,0 +1,154 @@
+"""``make demo`` / ``signalsloop demo``: the whole system on this machine, fed
+the shipped Tidewater scenario, with a progress bar and a readable summary
+(or one JSON object with ``--json``). Exits 0 when every delivery succeeded."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from signalsloop import metrics, scenario
+from signalsloop.stack import Stack
+
+Conn = psycopg.Connection[dict[str, Any]]
+
+
+def seed_project(conn: Conn) -> tuple[UUID, list[UUID]]:
+    """The demo project, its owner and a crowd of voters."""
+    users = [conn.execute("insert into auth.users (email) values (%s) returning id",
+                          (f"user{i}-{uuid4().hex[:6]}@tidewater.example",)).fetchone()["id"] for i in range(16)]
+    project = conn.execute(
+        "insert into projects (name, slug, owner_id, settings) values (%s, %s, %s, %s) returning id",
+        (scenario.PRODUCT, f"tidewater-{uuid4().hex[:6]}", users[0],
+         Jsonb({"theme_threshold": scenario.SPEC_THRESHOLD})),
+    ).fetchone()["id"]
+    for user in users[1:]:
+        conn.execute("insert into project_members (project_id, user_id) values (%s, %s)", (project, user))
+    return project, users
+
+
+def add_item(conn: Conn, project: UUID, users: list[UUID], item: scenario.Item, n: int) -> UUID:
+    """One post with its votes and comments, in one transaction, as the web app would."""
+    with conn.transaction():
+        post = conn.execute("insert into posts (project_id, author_id, title, body) values (%s, %s, %s, %s) "
+                            "returning id", (project, users[n % len(users)], item.title, item.body)).fetchone()["id"]
+        for voter in users[1:item.votes + 1]:
+            conn.execute("insert into votes (post_id, user_id) values (%s, %s)", (post, voter))
+        for i, text in enumerate(item.comments):
+            conn.execute("insert into comments (post_id, author_id, body) values (%s, %s, %s)",
+                         (post, users[(n + i + 1) % len(users)], text))
+    return post
+
+
+def run_scenario(stack: Stack, progress: Progress | None) -> datetime:
+    assert stack.database_url
+    with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
+        started = conn.execute("select now() as t").fetchone()["t"]
+        project, users = seed_project(conn)
+        n = 0
+        for wave in scenario.waves():
+            for item in wave:
+                add_item(conn, project, users, item, n)
+                n += 1
+                time.sleep(0.05)
+            stack.wait_settled(timeout=120, on_progress=_progress_callback(progress))
+    return started
+
+
+def _progress_callback(progress: Progress | None) -> Any:
+    if progress is None:
+        return None
+    task = progress.task_ids[0]
+
+    def update(counts: dict[str, int]) -> None:
+        total = sum(counts.values())
+        done = sum(counts.get(s, 0) for s in ("succeeded", "dead", "blocked"))
+        progress.update(task, total=total, completed=done)
+    return update
+
+
+def summary(conn: Conn, since: datetime) -> dict[str, Any]:
+    out: dict[str, Any] = metrics.counts(conn, since)
+    out["reaction_ms"] = metrics.reaction_ms(conn, since)
+    out["processing_ms"] = metrics.processing_ms(conn, since)
+    out["specs_drafted"] = [
+        {"title": r["title"], "theme": r["content"].get("theme"), "evidence": len(r["content"].get("evidence", [])),
+         "feedback_count": r["content"].get("feedback_count"), "model": r["model"]}
+        for r in conn.execute("select * from specs where source = 'agent' and created_at >= %s", (since,))]
+    out["themes"] = [dict(r) for r in conn.execute(
+        "select name, feedback_count, negative_count, positive_count from themes where created_at >= %s "
+        "order by feedback_count desc, name limit 8", (since,))]
+    out["duplicates"] = [dict(r) for r in conn.execute(
+        "select a.title as feedback, b.title as duplicate_of, d.similarity from duplicates d "
+        "join posts a on a.id = d.feedback_id join posts b on b.id = d.duplicate_of where d.created_at >= %s",
+        (since,))]
+    out["notifications"] = [dict(r) for r in conn.execute(
+        "select importance, status, text from notifications where created_at >= %s and importance <> 'low' "
+        "order by case importance when 'urgent' then 0 when 'high' then 1 else 2 end, created_at", (since,))]
+    out["chain_to_spec"] = chain_to_spec(conn, since)
+    return out
+
+
+def chain_to_spec(conn: Conn, since: datetime) -> list[dict[str, Any]]:
+    """From a spec.auto_drafted back to the feedback.created that started it, via causation ids."""
+    row = conn.execute("select * from events where type = 'spec.auto_drafted' and created_at >= %s limit 1",
+                       (since,)).fetchone()
+    path = []
+    while row is not None:
+        path.append({"type": row["type"], "producer": row["metadata"].get("producer"),
+                     "depth": row["metadata"].get("depth"), "id": str(row["id"])})
+        cause = row["metadata"].get("causation_id")
+        row = conn.execute("select * from events where id = %s", (cause,)).fetchone() if cause else None
+    return list(reversed(path))
+
+
+def render(console: Console, s: dict[str, Any]) -> None:
+    from signalsloop.demo_view import render_summary
+
+    render_summary(console, s)
+
+
+def main(args: Any) -> int:
+    console = Console(stderr=bool(getattr(args, "json", False)))
+    with tempfile.TemporaryDirectory(prefix="signalsloop-demo-") as tmp:
+        from shared.settings import load_settings
+
+        stack = Stack(database_url=load_settings().database_url, data_dir=Path(tmp) / "pg",
+                      log_dir=Path(tmp) / "logs")
+        with console.status("starting PostgreSQL, the agent functions and the relay..."):
+            stack.start()
+        try:
+            columns = (TextColumn("agents working"), BarColumn(), MofNCompleteColumn(), TextColumn("deliveries"),
+                       TimeElapsedColumn())
+            with Progress(*columns, console=console, transient=True) as progress:
+                progress.add_task("deliveries", total=None)
+                since = run_scenario(stack, progress)
+            assert stack.database_url
+            with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
+                result = summary(conn, since)
+        finally:
+            stack.stop()
+            _stop_embedded()
+    if getattr(args, "json", False):
+        print(json.dumps(result, default=str))
+    else:
+        render(console, result)
+    statuses = result["deliveries_by_status"]
+    return 0 if set(statuses) == {"succeeded"} else 1
+
+
+def _stop_embedded() -> None:
+    from signalsloop.db import stop_embedded
+
+    stop_embedded()
