@@ -23,6 +23,7 @@ from shared.store import Write
 
 NAME = "theme"
 DEFAULT_SPEC_THRESHOLD = 20
+MAX_THEME_NAME = 120  # themes.name check constraint
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,7 @@ def decide(event: DomainEvent, context: Context) -> Decision:
     joined = _joins(context.embedding, context.themes, context.similarity_threshold) or _same_name(context)
     if joined is None:
         theme = {"id": stable_id("theme", event.project_id, event.aggregate_id), "project_id": event.project_id,
-                 "name": context.new_theme_name or "Untitled theme", "embedding_model": context.model,
+                 "name": _theme_name(context.new_theme_name), "embedding_model": context.model,
                  "centroid": context.embedding, "feedback_count": 0, "threshold_reached_at": None}
         similarity = 1.0
     else:
@@ -112,6 +113,11 @@ def decide(event: DomainEvent, context: Context) -> Decision:
               Write("theme_feedback", [{**_link(event, theme["id"], similarity), "sentiment_label": label}],
                     ("feedback_id",))]
     return _announce(event, context, theme, writes, count=theme["feedback_count"] + 1, created=joined is None)
+
+
+def _theme_name(name: str | None) -> str:
+    """The analyzer's name, clipped to fit the column (a one-word 100k-character post names its theme)."""
+    return (name or "").strip()[:MAX_THEME_NAME].rstrip() or "Untitled theme"
 
 
 def _link(event: DomainEvent, theme_id: Any, similarity: Any) -> dict[str, Any]:
