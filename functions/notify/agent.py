@@ -89,9 +89,19 @@ def importance(event: DomainEvent, context: Context) -> tuple[Importance, str]:
     return "low", f"{event.type}: {title}"
 
 
+def dedupe_key(event: DomainEvent, level: Importance) -> str:
+    """One urgent alert per feedback item, whichever of its events (created,
+    analysed, re-analysed after an edit) finds it urgent; anything else once per event."""
+    if level == "urgent" and event.aggregate_type == "feedback":
+        return f"urgent:{event.aggregate_id}:{NAME}"
+    return f"{event.id}:{NAME}"
+
+
 def decide(event: DomainEvent, context: Context) -> Decision:
+    if event.aggregate_type == "feedback" and context.post is None:
+        return Decision(summary={"skipped": "feedback no longer exists"})
     level, text = importance(event, context)
-    key = f"{event.id}:{NAME}"
+    key = dedupe_key(event, level)
     min_level = str(context.settings.get("notify_min_importance", DEFAULT_MIN_IMPORTANCE))
     rate = int(context.settings.get("slack_rate_per_minute", DEFAULT_RATE_PER_MINUTE))
     window_start = context.now - timedelta(minutes=1)
