@@ -219,7 +219,7 @@ def test_an_urgent_post_sends_exactly_one_slack_message(slack_pipeline: Pipeline
     assert message["channel"] == "#product" and "10 votes" in message["text"] and ANGRY[0] in message["text"]
     sent = [n for n in notifications(seed) if n["status"] == "sent"]
     assert len(sent) == 1 and sent[0]["importance"] == "urgent" and sent[0]["transport"] == "slack-web-api"
-    assert sent[0]["response"]["ts"] and sent[0]["sent_at"] is not None
+    assert sent[0]["response"]["ts"] and sent[0]["response"]["channel"] == "#product" and sent[0]["sent_at"]
     (announced,) = seed.events(EventType.NOTIFICATION_SENT)
     assert announced["payload"]["status"] == "sent" and announced["payload"]["channel"] == "#product"
 

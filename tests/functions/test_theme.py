@@ -208,7 +208,9 @@ def test_a_theme_crosses_its_threshold_exactly_once_under_concurrent_deliveries(
     rows = seed.events(EventType.SENTIMENT_ANALYZED)
     assert len(rows) == len(posts)
 
-    pipeline.run_concurrently("theme", rows)
+    rounds = pipeline.run_concurrently("theme", rows)
+
+    assert rounds > 1, "expected siblings to answer busy: the deliveries did not overlap"
 
     assert {d["status"] for d in seed.deliveries(agent="theme")} == {"succeeded"}
     (theme,) = seed.conn.execute("select * from themes").fetchall()
