@@ -17,6 +17,8 @@ from uuid import UUID, uuid4
 
 import flask
 import pytest
+from psycopg.rows import dict_row
+from pydantic import SecretStr
 
 from functions.duplicate.agent import DuplicateAgent
 from functions.notify.agent import NotifyAgent
@@ -104,7 +106,7 @@ class Pipeline:
     def __init__(self, store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer,
                  notifier_factory: NotifierFactory | None = None) -> None:
         self.store, self.seed = store, seed
-        settings = Settings(signalsloop_secret=SECRET, database_url="unused")
+        settings = Settings(signalsloop_secret=SecretStr(SECRET), database_url="unused")
         self.deps = Deps(settings, store, lambda: analyzer, notifier_factory or (lambda project: None))
         self.apps: dict[str, flask.Flask] = {}
         for name, build in AGENTS.items():
@@ -117,7 +119,7 @@ class Pipeline:
         """POST the event's webhook to ``agent``; the JSON answer plus ``code``."""
         reply = self.apps[agent].test_client().post(
             "/", json=webhook(row), headers={"Authorization": f"Bearer {SECRET}"})
-        return {"code": reply.status_code, **reply.json}
+        return {"code": reply.status_code, **(reply.json or {})}
 
     def run(self, agent: str, event_type: str) -> list[dict[str, Any]]:
         """Deliver every stored ``event_type`` event to ``agent``, one after another."""
@@ -155,6 +157,11 @@ def pipeline(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer) -> Pip
 def delivery_status(seed: Seed, event_id: Any, agent: str) -> dict[str, Any]:
     (row,) = seed.deliveries(event_id=event_id, agent=agent)
     return row
+
+
+def rows(seed: Seed, query: str, *params: Any) -> list[dict[str, Any]]:
+    """Rows as dicts, through the test's own connection."""
+    return seed.conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
 
 
 def users(seed: Seed, n: int) -> list[UUID]:

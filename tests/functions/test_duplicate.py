@@ -13,7 +13,7 @@ from functions.duplicate.agent import MAX_CANDIDATES, Context, decide
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD, cosine
 from shared.events import DomainEvent, EventType
-from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, writes_to
+from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
 EMBEDDING = [0.6, 0.8, 0.0]
@@ -112,7 +112,7 @@ def test_a_near_identical_post_finds_the_first_through_match_feedback(pipeline: 
 
     assert [r["status"] for r in replies] == ["succeeded"] * 3, replies
     assert [r["summary"]["duplicates"] for r in replies] == [0, 0, 1]
-    pairs = seed.conn.execute("select feedback_id, duplicate_of, similarity from duplicates").fetchall()
+    pairs = rows(seed, "select feedback_id, duplicate_of, similarity from duplicates")
     assert [(p["feedback_id"], p["duplicate_of"]) for p in pairs] == [(second, first)]
     assert DEFAULT_DUPLICATE_THRESHOLD <= pairs[0]["similarity"] <= 1
     (found,) = seed.events(EventType.DUPLICATE_FOUND)
@@ -120,7 +120,7 @@ def test_a_near_identical_post_finds_the_first_through_match_feedback(pipeline: 
     assert [c["feedback_id"] for c in found["payload"]["candidates"]] == [str(first)]
     assert found["payload"]["candidates"][0]["title"] == "Please add dark mode"
     assert {d["agent"] for d in seed.deliveries(event_id=found["id"])} == {"priority", "notify"}
-    stored = seed.conn.execute("select count(*) as n from feedback_embeddings").fetchone()["n"]
+    stored = rows(seed, "select count(*) as n from feedback_embeddings")[0]["n"]
     assert stored == 3 and unrelated not in {p["duplicate_of"] for p in pairs}
 
 
@@ -130,7 +130,7 @@ def test_a_project_threshold_in_settings_is_used(pipeline: Pipeline, seed: Seed,
     similarity = cosine(*analyzer.embed([f"{t}. {b}" for t, b in texts]))
     assert similarity < DEFAULT_DUPLICATE_THRESHOLD
     for threshold in (None, similarity - 0.01):
-        project = seed.project(**({} if threshold is None else {"duplicate_threshold": threshold}))
+        project = seed.project() if threshold is None else seed.project(duplicate_threshold=threshold)
         for title, body in texts:
             seed.post(project, title, body)
     replies = pipeline.run("duplicate", EventType.FEEDBACK_CREATED)

@@ -13,9 +13,11 @@ import pytest
 
 from functions.notify.agent import Context, NotifyAgent, decide, importance
 from shared.agent import MessageOutcome
+from shared.analyzers.offline import OfflineAnalyzer
 from shared.events import DomainEvent, EventType
 from shared.notifiers import build_notifier
 from shared.ports import Message
+from shared.postgres_store import PostgresStore
 from shared.settings import Settings
 from tests.fakes.slack_server import POST_MESSAGE_PATH, FakeSlackServer
 from tests.functions.conftest import (
@@ -26,6 +28,7 @@ from tests.functions.conftest import (
     assert_follows,
     delivery_status,
     make_event,
+    rows,
     users,
     vote,
     writes_to,
@@ -184,10 +187,10 @@ def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
 
 
 @pytest.fixture
-def slack_pipeline(pipeline: Pipeline, slack: FakeSlackServer) -> Pipeline:
+def slack_pipeline(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer, slack: FakeSlackServer) -> Pipeline:
+    """Notifiers built as in production (build_notifier from project_integrations), aimed at the fake."""
     settings = Settings(slack_base_url=slack.api_base_url, slack_bot_token=None, slack_webhook_url=None)
-    pipeline.deps._notifier_factory = lambda project: build_notifier(project, settings)
-    return pipeline
+    return Pipeline(store, seed, analyzer, lambda project: build_notifier(project, settings))
 
 
 def urgent_post(seed: Seed) -> UUID:
@@ -201,7 +204,7 @@ def urgent_post(seed: Seed) -> UUID:
 
 
 def notifications(seed: Seed) -> list[dict[str, Any]]:
-    return seed.conn.execute("select * from notifications order by created_at").fetchall()
+    return rows(seed, "select * from notifications order by created_at")
 
 
 def test_an_urgent_post_sends_exactly_one_slack_message(slack_pipeline: Pipeline, slack: FakeSlackServer,

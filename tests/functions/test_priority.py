@@ -11,7 +11,18 @@ import pytest
 
 from functions.priority.agent import Context, decide
 from shared.events import DomainEvent, EventType
-from tests.functions.conftest import FEEDBACK, PROJECT, T0, Pipeline, assert_follows, make_event, users, vote, writes_to
+from tests.functions.conftest import (
+    FEEDBACK,
+    PROJECT,
+    T0,
+    Pipeline,
+    assert_follows,
+    make_event,
+    rows,
+    users,
+    vote,
+    writes_to,
+)
 from tests.helpers import Seed
 
 COMPONENTS = {"votes", "sentiment", "theme", "duplicates", "recency"}
@@ -104,15 +115,15 @@ def test_an_angry_much_voted_post_outranks_a_happy_new_one(pipeline: Pipeline, s
     replies = pipeline.run("priority", EventType.SENTIMENT_ANALYZED)
 
     assert [r["status"] for r in replies] == ["succeeded"] * 2, replies
-    rows = {r["feedback_id"]: r for r in seed.conn.execute("select * from priority_scores")}
-    assert 0 <= rows[happy]["score"] < rows[angry]["score"] <= 100
-    assert set(rows[angry]["components"]) == COMPONENTS
+    scores = {r["feedback_id"]: r for r in rows(seed, "select * from priority_scores")}
+    assert 0 <= scores[happy]["score"] < scores[angry]["score"] <= 100
+    assert set(scores[angry]["components"]) == COMPONENTS
     assert len(seed.events(EventType.PRIORITY_CALCULATED)) == 2
 
-    before = rows[angry]["score"]
+    before = scores[angry]["score"]
     vote(seed, angry, users(seed, 6))
     last_vote = seed.events(EventType.FEEDBACK_VOTED)[-1]
     assert pipeline.deliver("priority", last_vote)["status"] == "succeeded"
-    (row,) = seed.conn.execute("select * from priority_scores where feedback_id = %s", (angry,)).fetchall()
+    (row,) = rows(seed, "select * from priority_scores where feedback_id = %s", angry)
     assert row["score"] > before and row["source_event_id"] == last_vote["id"]  # an upsert, recalculated
-    assert row["components"]["votes"]["value"] > rows[angry]["components"]["votes"]["value"]
+    assert row["components"]["votes"]["value"] > scores[angry]["components"]["votes"]["value"]

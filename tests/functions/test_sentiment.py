@@ -15,7 +15,7 @@ from shared.events import CURRENT_VERSIONS, DomainEvent, EventType
 from shared.feedback import feedback_text
 from shared.ports import Sentiment
 from shared.settings import Settings
-from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, writes_to
+from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
 TEXTS: dict[str, tuple[str, str]] = {
@@ -104,7 +104,7 @@ def test_feedback_created_is_scored_and_analyzed_fans_out_to_its_subscribers(pip
     (reply,) = pipeline.run("sentiment", EventType.FEEDBACK_CREATED)
 
     assert reply["code"] == 200 and reply["status"] == "succeeded", reply
-    row = seed.conn.execute("select * from sentiment_analysis where feedback_id = %s", (post,)).fetchone()
+    (row,) = rows(seed, "select * from sentiment_analysis where feedback_id = %s", post)
     assert row["label"] == "negative" and row["source_event_id"] == root["id"]
     (analyzed,) = seed.events(EventType.SENTIMENT_ANALYZED)
     meta = analyzed["metadata"]

@@ -14,7 +14,7 @@ from shared.analyzers.offline import OfflineAnalyzer
 from shared.events import DomainEvent, EventMetadata, EventType
 from shared.ports import FeedbackItem, SpecDraft
 from shared.publish import stable_id
-from tests.functions.conftest import PROJECT, Pipeline, assert_follows, make_event, writes_to
+from tests.functions.conftest import PROJECT, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
 THEME_ID = UUID(int=0x7E)
@@ -107,7 +107,7 @@ def threshold_event(pipeline: Pipeline, seed: Seed) -> dict[str, Any]:
 
 
 def assert_one_spec(seed: Seed, theme_id: UUID) -> dict[str, Any]:
-    (spec,) = seed.conn.execute("select * from specs").fetchall()
+    (spec,) = rows(seed, "select * from specs")
     assert spec["theme_id"] == theme_id and spec["source"] == "agent" and spec["status"] == "draft"
     (drafted,) = seed.events(EventType.SPEC_AUTO_DRAFTED)
     assert drafted["aggregate_id"] == spec["id"]

@@ -15,7 +15,7 @@ from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_THEME_THRESHOLD, cosine, update_centroid
 from shared.events import DomainEvent, EventType
 from shared.publish import stable_id
-from tests.functions.conftest import FEEDBACK, PROJECT, T0, Pipeline, assert_follows, make_event, writes_to
+from tests.functions.conftest import FEEDBACK, PROJECT, T0, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
 DARK = ["Please add dark mode to the dashboard", "Dark mode for the dashboard please",
@@ -205,17 +205,17 @@ def test_a_theme_crosses_its_threshold_exactly_once_under_concurrent_deliveries(
     project = seed.project(theme_threshold=5)
     posts = [seed.post(project, title) for title in NEAR_IDENTICAL]
     assert all(r["status"] == "succeeded" for r in pipeline.run("sentiment", EventType.FEEDBACK_CREATED))
-    rows = seed.events(EventType.SENTIMENT_ANALYZED)
-    assert len(rows) == len(posts)
+    analysed = seed.events(EventType.SENTIMENT_ANALYZED)
+    assert len(analysed) == len(posts)
 
-    rounds = pipeline.run_concurrently("theme", rows)
+    rounds = pipeline.run_concurrently("theme", analysed)
 
     assert rounds > 1, "expected siblings to answer busy: the deliveries did not overlap"
 
     assert {d["status"] for d in seed.deliveries(agent="theme")} == {"succeeded"}
-    (theme,) = seed.conn.execute("select * from themes").fetchall()
+    (theme,) = rows(seed, "select * from themes")
     assert theme["feedback_count"] == len(posts) and theme["threshold_reached_at"] is not None
-    links = seed.conn.execute("select feedback_id from theme_feedback where theme_id = %s", (theme["id"],))
+    links = rows(seed, "select feedback_id from theme_feedback where theme_id = %s", theme["id"])
     assert {r["feedback_id"] for r in links} == set(posts)
     (crossed,) = seed.events(EventType.THEME_THRESHOLD_REACHED)
     assert crossed["aggregate_id"] == theme["id"]
@@ -232,6 +232,6 @@ def test_a_theme_crosses_its_threshold_exactly_once_under_concurrent_deliveries(
     assert reanalysed["metadata"]["causation_id"] == str(edited["id"])
     assert pipeline.deliver("theme", reanalysed)["summary"] == {"theme": theme["name"], "count": len(posts),
                                                                  "created": False}
-    after = seed.conn.execute("select feedback_count from themes where id = %s", (theme["id"],)).fetchone()
+    (after,) = rows(seed, "select feedback_count from themes where id = %s", theme["id"])
     assert after["feedback_count"] == len(posts)
     assert len(seed.events(EventType.THEME_THRESHOLD_REACHED)) == 1
