@@ -144,6 +144,7 @@ def _add_placeholders(sub: Any) -> None:
     demo.set_defaults(handler=_delegate("signalsloop.demo", "main"))
     bench = sub.add_parser("bench", help="throughput and latency of the backbone")
     bench.add_argument("--events", type=int, default=300)
+    bench.add_argument("--rate", type=float, default=10.0, help="feedback posts per second in the steady phase")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(handler=_delegate("signalsloop.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")

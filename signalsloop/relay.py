@@ -96,13 +96,12 @@ class Relay:
             next_sweep = time.monotonic() + self.sweep_interval
             while not self.stopping.is_set():
                 timeout = max(0.0, min(0.25, next_sweep - time.monotonic()))
-                # Each ring is dispatched the moment it arrives: batching here would add latency.
+                # Each ring is dispatched the moment it arrives (batching would add latency).
+                # Never break out of this loop: psycopg drops the rest of a received batch.
                 for note in listen.notifies(timeout=timeout):
                     ring = _ring(note.payload)
                     if ring is not None:
                         self._dispatch(query, ring)
-                    if self.stopping.is_set() or time.monotonic() >= next_sweep:
-                        break
                 if time.monotonic() >= next_sweep:
                     self._sweep(query)
                     next_sweep = time.monotonic() + self.sweep_interval

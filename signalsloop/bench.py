@@ -1,0 +1,147 @@
+"""``make bench``: the local stack under load, measured from the ledger.
+
+Inserts ``--events`` feedback posts (a steady stream from a few writers, as a
+busy web app would), waits until every delivery is finished, and prints one
+JSON object: reaction and processing latency percentiles, sustained events
+per second with the plan's subscriptions, the most agents working on one
+event at once, and lost / duplicated effects (both must be 0).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from signalsloop import metrics
+from signalsloop.stack import Stack
+
+SUBJECTS = ["dark mode", "CSV export", "Google login", "mobile app speed", "calendar sync", "recurring tasks",
+            "Slack integration", "offline mode", "file attachments", "keyboard shortcuts"]
+MOODS = ["Please add {s}, it would help a lot.", "{s} is broken again and I am frustrated.",
+         "I love the new {s}, great work!", "Is {s} on the roadmap?", "{s} keeps failing since the update."]
+
+LOST_SQL = """
+select (select count(*) from public.event_deliveries where event_created_at >= %(since)s
+           and status <> 'succeeded')
+     + (select count(*) from public.posts p where p.project_id = %(project)s
+           and not exists (select 1 from public.sentiment_analysis s where s.feedback_id = p.id))
+     + (select count(*) from public.posts p where p.project_id = %(project)s
+           and not exists (select 1 from public.priority_scores s where s.feedback_id = p.id))
+"""
+DUPLICATED_SQL = """
+select coalesce(sum(n - 1), 0) from (
+  select count(*) as n from public.events
+   where created_at >= %(since)s and metadata ->> 'causation_id' is not null
+   group by metadata ->> 'causation_id', metadata ->> 'producer', type
+   having count(*) > 1) d
+"""
+
+
+def _writer(url: str, project: UUID, user: UUID, count: int, seed: int, interval: float) -> None:
+    """Insert ``count`` posts, one every ``interval`` seconds (0: as fast as possible)."""
+    rnd = random.Random(seed)
+    start = time.perf_counter()
+    with psycopg.connect(url, autocommit=True) as conn:
+        for i in range(count):
+            subject, mood = rnd.choice(SUBJECTS), rnd.choice(MOODS)
+            conn.execute("insert into public.posts (project_id, author_id, title, body) values (%s, %s, %s, %s)",
+                         (project, user, mood.format(s=subject).capitalize()[:80], f"About {subject}. {uuid4().hex}"))
+            delay = start + (i + 1) * interval - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+
+
+def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) -> dict[str, Any]:
+    """Post ``events`` feedback items, at ``rate`` per second in all (None: a burst)."""
+    assert stack.database_url
+    url = stack.database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        user = conn.execute("insert into auth.users (email) values (%s) returning id",
+                            (f"bench-{uuid4().hex[:8]}@example.com",)).fetchone()[0]  # type: ignore[index]
+        project = conn.execute("insert into projects (name, slug, owner_id, settings) values "
+                               "('Bench', %s, %s, %s) returning id",
+                               (f"bench-{uuid4().hex[:8]}", user, Jsonb({"theme_threshold": 10_000}))
+                               ).fetchone()[0]  # type: ignore[index]
+        since = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+    started = time.perf_counter()
+    per = [events // writers + (1 if i < events % writers else 0) for i in range(writers)]
+    interval = writers / rate if rate else 0.0
+    threads = [threading.Thread(target=_writer, args=(url, project, user, n, i, interval))
+               for i, n in enumerate(per)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stack.wait_settled(timeout=600)
+    elapsed = time.perf_counter() - started
+    with psycopg.connect(url, autocommit=True) as conn:
+        counts = metrics.counts(conn, since)
+        total_events = sum(counts["events_by_type"].values())
+        lost = conn.execute(LOST_SQL, {"since": since, "project": project}).fetchone()[0]  # type: ignore[index]
+        duplicated = conn.execute(DUPLICATED_SQL, {"since": since}).fetchone()[0]  # type: ignore[index]
+        return {
+            "feedback_posts": events,
+            "events_total": total_events,
+            "deliveries": sum(counts["deliveries_by_status"].values()),
+            "elapsed_s": round(elapsed, 2),
+            "events_per_s": round(total_events / elapsed, 1),
+            "feedback_per_s": round(events / elapsed, 1),
+            "reaction_ms": metrics.reaction_ms(conn, since),
+            "processing_ms": metrics.processing_ms(conn, since),
+            "max_parallel_agents_per_event": metrics.max_parallel_per_event(conn, since),
+            "lost": int(lost),
+            "duplicated": int(duplicated),
+            "deliveries_by_status": counts["deliveries_by_status"],
+        }
+
+
+def main(args: Any) -> int:
+    from shared.settings import load_settings
+    from signalsloop.db import stop_embedded
+
+    with tempfile.TemporaryDirectory(prefix="signalsloop-bench-") as tmp:
+        stack = Stack(database_url=load_settings().database_url, data_dir=Path(tmp) / "pg",
+                      log_dir=Path(tmp) / "logs", sweep_interval=0.5)
+        stack.start()
+        try:
+            _warm_up(stack)
+            steady = run(stack, args.events, rate=args.rate)
+            burst = run(stack, args.events)
+            result = combine(steady, burst, args.rate)
+        finally:
+            stack.stop()
+            stop_embedded()
+    print(json.dumps(result))
+    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+
+
+def combine(steady: dict[str, Any], burst: dict[str, Any], rate: float) -> dict[str, Any]:
+    """Latency from the steady stream (what a user waits), throughput from the
+    burst (what the stack sustains when the queue is never empty)."""
+    return {
+        "reaction_ms": steady["reaction_ms"],
+        "processing_ms": steady["processing_ms"],
+        "events_per_s": burst["events_per_s"],
+        "deliveries_per_s": round(burst["deliveries"] / burst["elapsed_s"], 1),
+        "max_parallel_agents_per_event": max(steady["max_parallel_agents_per_event"],
+                                             burst["max_parallel_agents_per_event"]),
+        "lost": steady["lost"] + burst["lost"],
+        "duplicated": steady["duplicated"] + burst["duplicated"],
+        "steady": {"offered_feedback_per_s": rate, **steady},
+        "burst": {**burst, "reaction_ms_while_draining": burst["reaction_ms"]},
+    }
+
+
+def _warm_up(stack: Stack) -> None:
+    """One post through every agent first, so cold starts (model loading) are
+    not counted as steady-state latency; the cold start is in bench-quality."""
+    run(stack, 3, writers=1)
