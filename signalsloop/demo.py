@@ -24,15 +24,20 @@ from signalsloop.stack import Stack
 Conn = psycopg.Connection[dict[str, Any]]
 
 
+def one(conn: Conn, sql: str, params: Any = None) -> Any:
+    """The first column of the single row ``sql`` returns."""
+    row = conn.execute(sql, params).fetchone()
+    assert row is not None, sql
+    return next(iter(row.values()))
+
+
 def seed_project(conn: Conn) -> tuple[UUID, list[UUID]]:
     """The demo project, its owner and a crowd of voters."""
-    users = [conn.execute("insert into auth.users (email) values (%s) returning id",
-                          (f"user{i}-{uuid4().hex[:6]}@tidewater.example",)).fetchone()["id"] for i in range(16)]
-    project = conn.execute(
-        "insert into projects (name, slug, owner_id, settings) values (%s, %s, %s, %s) returning id",
-        (scenario.PRODUCT, f"tidewater-{uuid4().hex[:6]}", users[0],
-         Jsonb({"theme_threshold": scenario.SPEC_THRESHOLD})),
-    ).fetchone()["id"]
+    users = [one(conn, "insert into auth.users (email) values (%s) returning id",
+                 (f"user{i}-{uuid4().hex[:6]}@tidewater.example",)) for i in range(16)]
+    project = one(conn, "insert into projects (name, slug, owner_id, settings) values (%s, %s, %s, %s) returning id",
+                  (scenario.PRODUCT, f"tidewater-{uuid4().hex[:6]}", users[0],
+                   Jsonb({"theme_threshold": scenario.SPEC_THRESHOLD})))
     for user in users[1:]:
         conn.execute("insert into project_members (project_id, user_id) values (%s, %s)", (project, user))
     return project, users
@@ -41,8 +46,8 @@ def seed_project(conn: Conn) -> tuple[UUID, list[UUID]]:
 def add_item(conn: Conn, project: UUID, users: list[UUID], item: scenario.Item, n: int) -> UUID:
     """One post with its votes and comments, in one transaction, as the web app would."""
     with conn.transaction():
-        post = conn.execute("insert into posts (project_id, author_id, title, body) values (%s, %s, %s, %s) "
-                            "returning id", (project, users[n % len(users)], item.title, item.body)).fetchone()["id"]
+        post = one(conn, "insert into posts (project_id, author_id, title, body) values (%s, %s, %s, %s) "
+                   "returning id", (project, users[n % len(users)], item.title, item.body))
         for voter in users[1:item.votes + 1]:
             conn.execute("insert into votes (post_id, user_id) values (%s, %s)", (post, voter))
         for i, text in enumerate(item.comments):
@@ -54,7 +59,7 @@ def add_item(conn: Conn, project: UUID, users: list[UUID], item: scenario.Item, 
 def run_scenario(stack: Stack, progress: Progress | None) -> datetime:
     assert stack.database_url
     with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
-        started = conn.execute("select now() as t").fetchone()["t"]
+        started = one(conn, "select now() as t")
         project, users = seed_project(conn)
         n = 0
         for wave in scenario.waves():

@@ -44,7 +44,8 @@ class Seed:
     def deliveries(self, **where: Any) -> list[dict[str, Any]]:
         cur = self.conn.cursor(row_factory=psycopg.rows.dict_row)
         conds = " and ".join(f"{k} = %s" for k in where) or "true"
-        return cur.execute(f"select * from event_deliveries where {conds} order by id", tuple(where.values())).fetchall()
+        query = f"select * from event_deliveries where {conds} order by id"
+        return cur.execute(query, tuple(where.values())).fetchall()
 
     def configure(self, **values: Any) -> None:
         sets = ", ".join(f"{k} = %s" for k in values)

@@ -65,7 +65,8 @@ begin
            and e.dims = cardinality(p_embedding)
            and (p_exclude is null or e.feedback_id <> p_exclude)
       ) m
-      where m.similarity >= p_min_similarity
+      -- a zero vector gives NaN, which PostgreSQL sorts above everything: keep it out
+      where m.similarity >= p_min_similarity and m.similarity <= 1.0001
       order by m.similarity desc, m.feedback_id
       limit p_limit
     $body$$f$, v_similarity);
@@ -196,6 +197,7 @@ returns void
 language sql security definer set search_path = public, pg_temp as $$
   update public.notifications
      set status = p_status, transport = p_transport, response = p_response, error = p_error,
+         channel = coalesce(p_response ->> 'channel', channel),
          sent_at = case when p_status = 'sent' then now() else sent_at end
    where dedupe_key = p_dedupe_key
 $$;
