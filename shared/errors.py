@@ -8,6 +8,10 @@ answers; :func:`http_status_for` is the one place that mapping happens.
 
 from __future__ import annotations
 
+import email.utils
+import math
+import time
+
 
 class SignalsLoopError(Exception):
     """Base of every error the backbone raises on purpose."""
@@ -104,3 +108,18 @@ def is_retriable(error: BaseException) -> bool:
     if isinstance(error, SignalsLoopError):
         return error.is_retriable
     return True
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - time.time()
+    return max(0.0, seconds) if math.isfinite(seconds) else None

@@ -10,10 +10,8 @@ importing this module is cheap.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import math
-import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -21,18 +19,17 @@ from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
+from shared.analyzers.openai_errors import map_openai_error
 from shared.errors import (
     ConfigurationError,
     PermanentError,
-    RateLimited,
     SignalsLoopError,
-    TransientError,
 )
 from shared.ports import Evidence, FeedbackItem, Sentiment, SentimentLabel, SpecDraft
 
 if TYPE_CHECKING:
     import httpx2
-    from openai import APIStatusError, OpenAI
+    from openai import OpenAI
 
 Answer = TypeVar("Answer", bound=BaseModel)
 Result = TypeVar("Result")
@@ -314,21 +311,6 @@ def _reask_text(problem: _Malformed) -> str:
     )
 
 
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
 @contextmanager
 def _mapped_errors() -> Iterator[None]:
     """Turn ``openai`` exceptions raised inside the block into the error taxonomy."""
@@ -341,36 +323,3 @@ def _mapped_errors() -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from error
-
-
-def map_openai_error(error: BaseException) -> SignalsLoopError | None:
-    """The taxonomy's error for an ``openai`` exception, or ``None`` if not one of its."""
-    import openai
-
-    if isinstance(error, openai.APIStatusError):
-        return _map_status(error)
-    if isinstance(error, openai.APITimeoutError):
-        return TransientError("OpenAI request timed out")
-    if isinstance(error, openai.APIConnectionError):
-        return TransientError(f"cannot reach OpenAI: {error.__cause__ or error}")
-    if isinstance(error, openai.LengthFinishReasonError | openai.ContentFilterFinishReasonError):
-        return PermanentError(f"OpenAI answer unusable: {error}")
-    if isinstance(error, openai.OpenAIError):
-        return PermanentError(f"OpenAI: {error}")
-    return None
-
-
-def _map_status(error: APIStatusError) -> SignalsLoopError:
-    status: int = error.status_code
-    headers = error.response.headers
-    retry_after = parse_retry_after(headers.get("retry-after"))
-    if "retry-after-ms" in headers:  # OpenAI's finer-grained hint wins
-        retry_after = (parse_retry_after(headers["retry-after-ms"]) or 0.0) / 1000
-    text = f"OpenAI {status} ({error.code or 'no code'}): {error.message[:300]}"
-    if status == 429 and error.code != "insufficient_quota":
-        return RateLimited(text, retry_after=retry_after)
-    if status >= 500 or status in (408, 409):
-        return TransientError(text, retry_after=retry_after)
-    if status in (401, 403, 404, 429):  # bad key, no access, unknown model/URL, no quota
-        return ConfigurationError(text)
-    return PermanentError(text)

@@ -11,10 +11,7 @@ may post twice, and the delivery ledger already decides about retrying.
 
 from __future__ import annotations
 
-import email.utils
 import http.client
-import math
-import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +21,7 @@ from shared.errors import (
     RateLimited,
     SignalsLoopError,
     TransientError,
+    parse_retry_after,
 )
 from shared.ports import Message, SendReceipt
 
@@ -178,17 +176,3 @@ def _header(headers: Mapping[str, Any] | None, name: str) -> str | None:
         if key.lower() == name:
             return str(value[0] if isinstance(value, list) else value)
     return None
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError):
-            return None
-    return max(0.0, seconds) if math.isfinite(seconds) else None
