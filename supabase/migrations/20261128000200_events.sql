@@ -162,7 +162,8 @@ language plpgsql security definer set search_path = public, pg_temp as $$
 declare
   v_cfg public.backbone_config;
   v_mode text;
-  v_net boolean := exists (select 1 from pg_extension where extname = 'pg_net');
+  -- pg_net's function, whoever installed it (Supabase ships it as an extension).
+  v_net boolean := to_regprocedure('net.http_post(text,jsonb,jsonb,jsonb,integer)') is not null;
   v_secret text;
   v_rung bigint[] := '{}';
   r record;
@@ -186,6 +187,7 @@ begin
     if v_mode in ('notify', 'both') then
       perform pg_notify('signalsloop_doorbell', json_build_object(
         'delivery_id', r.id, 'event_id', r.event_id, 'agent', r.agent)::text);
+      v_rung := v_rung || r.id;
     end if;
     if v_mode in ('pg_net', 'both') and v_net and r.endpoint_url is not null then
       perform net.http_post(
@@ -197,9 +199,10 @@ begin
                            else jsonb_build_object('Authorization', 'Bearer ' || v_secret) end,
         timeout_milliseconds := r.timeout_ms
       );
+      v_rung := v_rung || r.id;
     end if;
-    v_rung := v_rung || r.id;
   end loop;
+  v_rung := array(select distinct unnest(v_rung));
   update public.event_deliveries d
      set rung_at = clock_timestamp(), ring_count = ring_count + 1,
          ring_after = greatest(ring_after, now() + make_interval(secs => v_cfg.redelivery_after_seconds))

@@ -1,0 +1,75 @@
+"""The doorbell's two paths. pg_net is the outside world here: a stand-in
+``net.http_post`` with pg_net's signature records what would be sent, and a
+stand-in ``vault.decrypted_secrets`` holds the secret, as on Supabase."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psycopg
+
+from shared.events import DomainEvent, WebhookPayload
+from tests.helpers import Seed
+
+FAKE_PG_NET = """
+create schema net;
+create table net.sent (id bigserial primary key, url text, body jsonb, params jsonb, headers jsonb, timeout int);
+create function net.http_post(url text, body jsonb default '{}', params jsonb default '{}',
+                              headers jsonb default '{"Content-Type": "application/json"}',
+                              timeout_milliseconds int default 5000) returns bigint
+language sql as $$
+  insert into net.sent (url, body, params, headers, timeout)
+  values (url, body, params, headers, timeout_milliseconds) returning id
+$$;
+create schema vault;
+create view vault.decrypted_secrets as select 'signalsloop_secret'::text as name, 'vault-secret'::text as decrypted_secret;
+"""
+
+
+def test_with_pg_net_each_delivery_is_posted_as_the_supabase_webhook_body(db: psycopg.Connection, seed: Seed) -> None:
+    db.execute(FAKE_PG_NET)
+    db.execute("update agents set endpoint_url = 'https://fn.example/' || name, timeout_ms = 4000")
+    project = seed.project()
+    post = seed.post(project, "Dark mode please")
+    sent = db.execute("select * from net.sent order by id").fetchall()
+    assert sorted(s["url"] for s in sent) == [f"https://fn.example/{a}" for a in ("duplicate", "notify", "sentiment")]
+    event_row = db.execute("select to_jsonb(e) as r from events e").fetchone()["r"]
+    for s in sent:
+        assert s["body"] == WebhookPayload.for_event(event_row)
+        assert s["headers"] == {"Content-Type": "application/json", "Authorization": "Bearer vault-secret"}
+        assert s["timeout"] == 4000
+    event = DomainEvent.from_record(sent[0]["body"]["record"])
+    assert event.aggregate_id == post and event.type == "feedback.created"
+    assert db.execute("select count(*) as n from event_deliveries where ring_count = 1").fetchone()["n"] == 3
+
+
+def test_without_pg_net_the_doorbell_is_a_notify_for_the_relay(db_url: str, seed: Seed) -> None:
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen signalsloop_doorbell")
+        seed.post(seed.project())
+        heard = [json.loads(n.payload) for n in listener.notifies(timeout=1, stop_after=3)]
+    assert sorted(h["agent"] for h in heard) == ["duplicate", "notify", "sentiment"]
+    assert all(isinstance(h["delivery_id"], int) and h["event_id"] for h in heard)
+
+
+def test_a_paused_agent_is_not_rung_and_its_deliveries_wait(db_url: str, seed: Seed) -> None:
+    seed.agent("sentiment", mode="paused")
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen signalsloop_doorbell")
+        seed.post(seed.project())
+        time.sleep(0.1)
+        heard = [json.loads(n.payload)["agent"] for n in listener.notifies(timeout=0.5, stop_after=3)]
+    assert "sentiment" not in heard and len(heard) == 2
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
+
+
+def test_doorbell_none_records_without_ringing(db_url: str, seed: Seed) -> None:
+    seed.configure(doorbell="none")
+    with psycopg.connect(db_url, autocommit=True) as listener:
+        listener.execute("listen signalsloop_doorbell")
+        seed.post(seed.project())
+        assert list(listener.notifies(timeout=0.3)) == []
+    deliveries = seed.deliveries()
+    assert len(deliveries) == 3 and {d["ring_count"] for d in deliveries} == {0}
+
