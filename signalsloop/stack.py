@@ -214,9 +214,10 @@ def main_dev(args: Any) -> int:
         table.add_row(f"function {fn.name}", fn.url)
     table.add_row("relay", f"LISTEN signalsloop_doorbell, sweep every {stack.sweep_interval}s")
     table.add_row("logs", str(stack.log_dir))
-    table.add_row("secret", "SIGNALSLOOP_SECRET (set it to reuse one)" if not secret else "from SIGNALSLOOP_SECRET")
+    table.add_row("secret", "from SIGNALSLOOP_SECRET" if secret else "generated for this run (set SIGNALSLOOP_SECRET)")
     console.print(table)
-    console.print("Ctrl-C stops everything.")
+    console.print(f"Other terminals: export DATABASE_URL='{stack.database_url}' then signalsloop events tail, "
+                  "signalsloop agents, ... Ctrl-C stops everything.")
     try:
         while True:
             time.sleep(1)
@@ -224,4 +225,5 @@ def main_dev(args: Any) -> int:
         console.print("stopping...")
     finally:
         stack.stop()
+        console.print("stopped: functions, relay and PostgreSQL")
     return 0
