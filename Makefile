@@ -21,16 +21,16 @@ test: $(STAMP)
 	$(BIN)/pytest -q
 
 demo: $(STAMP)
-	$(BIN)/signalsloop demo
+	@$(BIN)/signalsloop demo
 
 dev: $(STAMP)
 	$(BIN)/signalsloop dev
 
 bench: $(STAMP)
-	$(BIN)/signalsloop bench
+	@$(BIN)/signalsloop bench
 
 bench-quality: $(STAMP)
-	$(BIN)/python -m signalsloop.bench_quality
+	@$(BIN)/python -m signalsloop.bench_quality
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared signalsloop functions tests
