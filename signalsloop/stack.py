@@ -7,9 +7,11 @@ end-to-end tests drive the same :class:`Stack`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -24,7 +26,7 @@ import psycopg
 
 from shared.errors import ConfigurationError
 from signalsloop import ROOT
-from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded
+from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded, stop_embedded
 from signalsloop.relay import Relay
 
 log = logging.getLogger("signalsloop.stack")
@@ -50,6 +52,13 @@ class FunctionProcess:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
+
+
+def _kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a function server and its gunicorn workers (its own session, so
+    its own process group): killing only the master leaves a worker serving."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
 
 
 @dataclass
@@ -137,13 +146,13 @@ class Stack:
         if fn.process is None or fn.process.poll() is not None:
             return
         if kill:
-            fn.process.kill()
+            _kill_group(fn.process)
         else:
             fn.process.terminate()
         try:
             fn.process.wait(10)
         except subprocess.TimeoutExpired:
-            fn.process.kill()
+            _kill_group(fn.process)
             fn.process.wait(5)
 
     def _wait_ready(self, fn: FunctionProcess, timeout: float = 60) -> None:
@@ -225,5 +234,6 @@ def main_dev(args: Any) -> int:
         console.print("stopping...")
     finally:
         stack.stop()
-        console.print("stopped: functions, relay and PostgreSQL")
+        stop_embedded()
+        console.print("stopped: functions, relay" + ("" if settings.database_url else " and PostgreSQL"))
     return 0
