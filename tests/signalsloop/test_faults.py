@@ -274,6 +274,7 @@ def test_database_restarted(dedicated_server: tuple[str, Any], openai: AgentsOpe
     url, server = dedicated_server
     with Stack(database_url=url, base_port=None, sweep_interval=0.2, log_dir=tmp_path / "logs",
                extra_env=h.stack_env(openai, slack)) as stack:
+        _warm_up(stack)  # every function now holds pooled connections the restart will break
         base = h.baseline(url, slack)
         h.post(url, base.project_id, 4)
         _restart_postgres(server)
