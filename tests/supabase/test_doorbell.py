@@ -23,7 +23,8 @@ language sql as $$
   values (url, body, params, headers, timeout_milliseconds) returning id
 $$;
 create schema vault;
-create view vault.decrypted_secrets as select 'signalsloop_secret'::text as name, 'vault-secret'::text as decrypted_secret;
+create view vault.decrypted_secrets as
+  select 'signalsloop_secret'::text as name, 'vault-secret'::text as decrypted_secret;
 """
 
 
