@@ -138,6 +138,10 @@ def _add_placeholders(sub: Any) -> None:
     relay.set_defaults(handler=_delegate("signalsloop.relay", "main"))
     dev = sub.add_parser("dev", help="the whole stack on this machine")
     dev.add_argument("--base-port", type=int, default=8081)
+    dev.add_argument("--listen", default="127.0.0.1", help="address the functions listen on")
+    dev.add_argument("--advertise-host", default=None,
+                     help="host name registered in agents.endpoint_url (e.g. host.docker.internal for pg_net "
+                          "in a local Supabase); defaults to --listen")
     dev.set_defaults(handler=_delegate("signalsloop.stack", "main_dev"))
     demo = sub.add_parser("demo", help="feedback in, agents react, show the chain")
     demo.add_argument("--json", action="store_true")

@@ -48,9 +48,15 @@ class FunctionProcess:
     name: str
     port: int
     process: subprocess.Popen[bytes] | None = None
+    advertise_host: str = "127.0.0.1"
 
     @property
     def url(self) -> str:
+        """Where the doorbell reaches it (registered in ``agents.endpoint_url``)."""
+        return f"http://{self.advertise_host}:{self.port}/"
+
+    @property
+    def local_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/"
 
 
@@ -70,6 +76,10 @@ class Stack:
     sweep_interval: float = 0.5
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path | None = None
+    # Where functions listen, and the host name the database uses to reach them
+    # (``host.docker.internal`` for pg_net inside a local Supabase container).
+    listen_host: str = "127.0.0.1"
+    advertise_host: str = "127.0.0.1"
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     relay: Relay | None = None
     _relay_thread: threading.Thread | None = None
@@ -90,7 +100,8 @@ class Stack:
         migrate(self.database_url)
         names = function_names()
         ports = self._ports(len(names))
-        self.functions = {n: FunctionProcess(n, p) for n, p in zip(names, ports, strict=True)}
+        self.functions = {n: FunctionProcess(n, p, advertise_host=self.advertise_host)
+                          for n, p in zip(names, ports, strict=True)}
         self._register()
         for fn in self.functions.values():
             self.start_function(fn.name)
@@ -131,7 +142,7 @@ class Stack:
         fn = self.functions[name]
         binary = Path(sys.executable).with_name("functions-framework")
         cmd = [str(binary), "--target", "handle", "--source", str(FUNCTIONS_DIR / name / "main.py"),
-               "--host", "127.0.0.1", "--port", str(fn.port)]
+               "--host", self.listen_host, "--port", str(fn.port)]
         out: Any = subprocess.DEVNULL
         if self.log_dir:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +172,7 @@ class Stack:
             if fn.process is not None and fn.process.poll() is not None:
                 raise ConfigurationError(f"function {fn.name} exited with code {fn.process.returncode}")
             try:
-                httpx.get(fn.url, timeout=1)  # any answer (405, 401) means it serves
+                httpx.get(fn.local_url, timeout=1)  # any answer (405, 401) means it serves
                 return
             except httpx.HTTPError:
                 time.sleep(0.1)
@@ -210,7 +221,8 @@ def main_dev(args: Any) -> int:
     settings = load_settings()
     secret = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
     stack = Stack(database_url=settings.database_url, base_port=args.base_port,
-                  log_dir=ROOT / ".signalsloop" / "logs")
+                  log_dir=ROOT / ".signalsloop" / "logs", listen_host=args.listen,
+                  advertise_host=args.advertise_host or args.listen)
     if secret:
         stack.secret = secret
     with console.status("starting PostgreSQL, migrating, starting functions and the relay..."):

@@ -64,3 +64,19 @@ def test_a_post_flows_through_every_agent_once(stack: Stack, slack: FakeSlackSer
     assert h.scalar(url, "select count(*) from public.sentiment_analysis where feedback_id = %s", (post_id,)) == 1
     assert h.scalar(url, "select count(*) from public.priority_scores where feedback_id = %s", (post_id,)) == 1
     base.assert_exactly_once()
+
+
+
+def test_functions_are_registered_under_the_advertised_host(pg_server: str) -> None:
+    """``signalsloop dev --advertise-host host.docker.internal``: pg_net in a
+    local Supabase container reaches the host's functions by that name."""
+    with h.fresh_database(pg_server) as url:
+        stack = Stack(database_url=url, advertise_host="host.docker.internal")
+        try:
+            stack.start()
+            registered = {r["name"]: r["endpoint_url"]
+                          for r in h.rows(url, "select name, endpoint_url from agents where endpoint_url is not null")}
+        finally:
+            stack.stop()
+    assert set(registered) == set(stack.functions)
+    assert all(u == f"http://host.docker.internal:{stack.functions[n].port}/" for n, u in registered.items())
