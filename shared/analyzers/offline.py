@@ -2,11 +2,11 @@
 
 It serves when ``OPENAI_API_KEY`` is unset and must stay light enough for a
 serverless cold start: nothing heavy is imported here, the sentiment lexicons
-(~0.1 s) and the embedding table (~16 MB, ~0.3 s) load on first use and are
+(~0.15 s) and the embedding table (~16 MB, ~0.3 s) load on first use and are
 then shared by every :class:`OfflineAnalyzer` in the process.
 
-- sentiment: VADER + AFINN + product-feedback cues, thresholds tuned on public
-  data (see :mod:`shared.analyzers.offline_sentiment`);
+- sentiment: VADER + the pattern lexicon bundled in ``textblob`` + product-feedback
+  cues, thresholds tuned on public data (see :mod:`shared.analyzers.offline_sentiment`);
 - embeddings: WordLlama l2_supercat 256-d, bundled in the ``wordllama`` wheel
   (see :mod:`shared.analyzers.offline_embedding`);
 - theme names and spec drafts: key phrases and templates.

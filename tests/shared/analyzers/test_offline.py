@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from uuid import UUID
 
 import numpy as np
 import pytest
 
+from shared.analyzers import offline_pattern
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.ports import Analyzer, FeedbackItem
 
@@ -37,6 +42,9 @@ def test_satisfies_the_port(analyzer: OfflineAnalyzer) -> None:
         ("It keeps freezing and the sync is so slow", "negative"),
         ("I love the new dashboard, it works great!", "positive"),
         ("Thank you, this release is awesome", "positive"),
+        ("Can't wait for the Android version!", "positive"),
+        ("Looking forward to the next release", "positive"),
+        ("The layout is ugly and the search is not good", "negative"),
         ("Please add dark mode", "neutral"),
         ("How do I change my email address?", "neutral"),
         ("The report lists invoices by month", "neutral"),
@@ -60,6 +68,46 @@ def test_sentiment_is_deterministic_and_never_raises(analyzer: OfflineAnalyzer) 
     assert len(first) == len(ODD_TEXTS)
     assert first[0].label == "neutral" and first[1].label == "neutral"
     assert analyzer.sentiment([]) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The new editor is very nice!",
+        "not a good idea",
+        "really not bad :)",
+        "It was terribly slow, but the support was helpful.",
+        "",
+        "😍🔥👍",
+        "Die App stürzt beim Start ab",
+    ],
+)
+def test_pattern_polarity_is_textblobs(text: str) -> None:
+    from textblob import TextBlob
+
+    assert offline_pattern.polarity(text) == pytest.approx(TextBlob(text).sentiment.polarity)
+
+
+def test_sentiment_imports_neither_textblob_nor_nltk() -> None:
+    """``import textblob`` imports NLTK (~0.5 s): the scorer reads its lexicon without it."""
+    code = (
+        "import sys\n"
+        "from shared.analyzers.offline import OfflineAnalyzer\n"
+        "assert OfflineAnalyzer().sentiment(['a good day'])[0].label == 'positive'\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('nltk', 'textblob')))\n"
+    )
+    root = Path(__file__).resolve().parents[3]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_pattern_lexicon_loads_once_across_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(offline_pattern, "_scorer", None)  # a cold process: first calls race
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        scores = list(pool.map(offline_pattern.polarity, ["great"] * 16 + ["awful"] * 16))
+    assert set(scores[:16]) == {scores[0]} and scores[0] > 0
+    assert set(scores[16:]) == {scores[16]} and scores[16] < 0
 
 
 def test_embeddings_are_unit_length_and_one_dimension(analyzer: OfflineAnalyzer) -> None:
