@@ -35,7 +35,7 @@ class Decision:
 @dataclass(frozen=True)
 class MessageOutcome:
     message: Message
-    status: str  # sent | unconfigured | already_handled
+    status: str  # sent | unconfigured | unknown, or what an earlier attempt recorded
     channel: str | None = None
     transport: str | None = None
 

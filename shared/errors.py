@@ -63,6 +63,13 @@ class TransientError(SignalsLoopError):
     code = "transient_error"
 
 
+class OutcomeUnknown(TransientError):
+    """The request left but no answer came back (a timeout, a reset): it may
+    have taken effect. For messages this means "never send again"."""
+
+    code = "outcome_unknown"
+
+
 class RateLimited(TransientError):
     """An upstream said "slow down"; ``retry_after`` carries its hint in seconds."""
 

@@ -23,8 +23,9 @@ from shared.store import LedgerCalls, jsonable
 
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # SQLSTATE classes worth retrying: connection, transaction rollback
-# (serialization, deadlock), resources, operator intervention, system errors.
-_RETRIABLE_CLASSES = {"08", "40", "53", "57", "58"}
+# (serialization, deadlock), resources, object state (lock timeouts),
+# operator intervention, system errors.
+_RETRIABLE_CLASSES = {"08", "40", "53", "55", "57", "58"}
 
 
 def store_error(exc: psycopg.Error) -> StoreError:

@@ -39,14 +39,20 @@ class Write:
     rows: Sequence[Mapping[str, Any]]
     on_conflict: tuple[str, ...] = ()
     update: bool = True
+    # A column (a timestamp) that must not go backwards: the stored row is
+    # replaced only by one at least as new, so late retries cannot win.
+    guard: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "table": self.table,
             "rows": [jsonable(r) for r in self.rows],
             "on_conflict": list(self.on_conflict),
             "update": self.update,
         }
+        if self.guard:
+            body["guard"] = self.guard
+        return body
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,16 @@ from shared.store import LedgerCalls, jsonable
 
 # PostgREST's own codes for "could not reach or use the database right now".
 _RETRIABLE_PGRST = {"PGRST000", "PGRST001", "PGRST002", "PGRST003"}
-_RETRIABLE_CLASSES = {"08", "40", "53", "57", "58"}
+_RETRIABLE_CLASSES = {"08", "40", "53", "55", "57", "58"}
 
 
 def api_error(exc: APIError) -> StoreError:
+    """postgrest-py puts the SQLSTATE or PGRST code in ``code``; for answers
+    that are not PostgREST's (a gateway's 502 page, a 429) it puts the HTTP
+    status or nothing, and those are worth retrying."""
     code = str(exc.code or "")
-    retriable = code in _RETRIABLE_PGRST or code[:2] in _RETRIABLE_CLASSES
+    gateway = code == "" or code == "429" or (code.isdigit() and len(code) == 3 and code.startswith("5"))
+    retriable = gateway or code in _RETRIABLE_PGRST or code[:2] in _RETRIABLE_CLASSES
     return StoreError(f"PostgREST error {code}: {exc.message}", retriable=retriable, sqlstate=code or None)
 
 

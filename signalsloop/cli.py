@@ -134,7 +134,8 @@ def _add_replay(sub: Any) -> None:
 def _add_placeholders(sub: Any) -> None:
     relay = sub.add_parser("relay", help="local doorbell: LISTEN and POST deliveries to the agents")
     relay.add_argument("--sweep-interval", type=float, default=1.0)
-    relay.add_argument("--concurrency", type=int, default=8)
+    relay.add_argument("--concurrency", type=int, default=None,
+                       help="in-flight requests per agent (default: agents.max_concurrency)")
     relay.set_defaults(handler=_delegate("signalsloop.relay", "main"))
     dev = sub.add_parser("dev", help="the whole stack on this machine")
     dev.add_argument("--base-port", type=int, default=8081)

@@ -85,7 +85,8 @@ def gcloud_deploy_command(agent: str, source: Path, *, region: str, project: str
         gcloud, "functions", "deploy", service_name(agent),
         "--gen2", f"--runtime={RUNTIME}", *location_flags(region, project),
         f"--source={source}", "--entry-point=handle", "--trigger-http", "--allow-unauthenticated",
-        f"--memory={memory or default_memory(agent)}", "--timeout=60s",
+        # Cloud Run must let a run last as long as its lease (agents.timeout_ms, up to 180 s for spec_writer).
+        f"--memory={memory or default_memory(agent)}", "--timeout=300s",
         f"--set-env-vars={gcloud_list({'SUPABASE_URL': supabase_url, **(env or {})})}",
         f"--set-secrets={gcloud_list(secrets_for(agent, openai=openai, extra=secrets))}",
         "--quiet",

@@ -94,6 +94,14 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
+        """Start everything, or nothing: a failure stops what already started."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
         if self.database_url is None:
             self.database_url = start_embedded(self.data_dir)
         check_url(self.database_url)
@@ -210,6 +218,17 @@ class Stack:
                 time.sleep(0.1)
 
 
+def masked(url: str) -> str:
+    """A connection URL with its password hidden, for printing."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        return url
+    return url.replace(f":{password}@", ":***@") if password else url
+
+
 def main_dev(args: Any) -> int:
     """``signalsloop dev``: run everything until Ctrl-C."""
     from rich.console import Console
@@ -230,14 +249,15 @@ def main_dev(args: Any) -> int:
     table = Table(title="SignalsLoop dev stack")
     table.add_column("what")
     table.add_column("where")
-    table.add_row("postgres", stack.database_url or "")
+    table.add_row("postgres", masked(stack.database_url or ""))
     for fn in stack.functions.values():
         table.add_row(f"function {fn.name}", fn.url)
     table.add_row("relay", f"LISTEN signalsloop_doorbell, sweep every {stack.sweep_interval}s")
     table.add_row("logs", str(stack.log_dir))
     table.add_row("secret", "from SIGNALSLOOP_SECRET" if secret else "generated for this run (set SIGNALSLOOP_SECRET)")
     console.print(table)
-    console.print(f"Other terminals: export DATABASE_URL='{stack.database_url}' then signalsloop events tail, "
+    shown = masked(stack.database_url or "")
+    console.print(f"Other terminals: export DATABASE_URL='{shown}' then signalsloop events tail, "
                   "signalsloop agents, ... Ctrl-C stops everything.")
     try:
         while True:

@@ -25,6 +25,10 @@ RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 URGENT_VOTES = 10
 DEFAULT_RATE_PER_MINUTE = 20
 DEFAULT_MIN_IMPORTANCE = "high"
+# What a notification.sent reports: handed to Slack, recorded with no Slack
+# configured, or posted-maybe (a timeout after the request left). A retry that
+# finds one of these recorded by an earlier attempt publishes it too (same id).
+PUBLISHED_STATUSES = ("sent", "unconfigured", "unknown")
 
 
 @dataclass(frozen=True)
@@ -46,22 +50,23 @@ class NotifyAgent:
         if post is not None:
             rows = store.select("sentiment_analysis", eq={"feedback_id": post["id"]}, columns=["label", "score"])
             sentiment = rows[0] if rows else None
-        rate = int(project_settings(store, event.project_id).get("slack_rate_per_minute", DEFAULT_RATE_PER_MINUTE))
+        settings = project_settings(store, event.project_id)
+        rate = int(settings.get("slack_rate_per_minute", DEFAULT_RATE_PER_MINUTE))
         recent = store.select("notifications", eq={"project_id": event.project_id, "status": "sent"},
                               columns=["sent_at"], order="sent_at", descending=True, limit=rate)
-        return Context(post, sentiment, project_settings(store, event.project_id),
-                       [r["sent_at"] for r in recent if r["sent_at"]], datetime.now().astimezone())
+        return Context(post, sentiment, settings, [r["sent_at"] for r in recent if r["sent_at"]],
+                       datetime.now().astimezone())
 
     def decide(self, event: DomainEvent, context: Context) -> Decision:
         return decide(event, context)
 
     def after_sending(self, event: DomainEvent, outcomes: Sequence[MessageOutcome]) -> list[DomainEvent]:
         return [follow_on(event, agent=NAME, event_type=EventType.NOTIFICATION_SENT, aggregate_type="notification",
-                          aggregate_id=event.id, key=o.message.key,
+                          aggregate_id=event.id, key=o.message.key, once_per_key=True,
                           payload={"dedupe_key": o.message.key, "status": o.status, "channel": o.channel,
                                    "importance": o.message.importance, "about": event.type,
                                    "transport": o.transport})
-                for o in outcomes if o.status in ("sent", "unconfigured")]
+                for o in outcomes if o.status in PUBLISHED_STATUSES]
 
 
 def importance(event: DomainEvent, context: Context) -> tuple[Importance, str]:

@@ -74,11 +74,12 @@ def decide(event: DomainEvent, context: Context) -> Decision:
     explained = {k: {"value": round(v, 4), "weight": WEIGHTS[k], "points": round(WEIGHTS[k] * v, 2)}
                  for k, v in parts.items()}
     row = {"feedback_id": event.aggregate_id, "project_id": event.project_id, "score": score,
-           "components": explained, "source_event_id": event.id}
+           "components": explained, "source_event_id": event.id, "source_event_at": now}
     payload = {"feedback_id": str(event.aggregate_id), "title": context.post.get("title", ""), "score": score,
                "components": explained, "vote_count": int(context.post.get("vote_count") or 0),
                "trigger": event.type}
     calculated = follow_on(event, agent=NAME, event_type=EventType.PRIORITY_CALCULATED, aggregate_type="feedback",
                            aggregate_id=event.aggregate_id, payload=payload)
-    return Decision(writes=[Write("priority_scores", [row], ("feedback_id",))], events=[calculated],
+    write = Write("priority_scores", [row], ("feedback_id",), guard="source_event_at")
+    return Decision(writes=[write], events=[calculated],
                     summary={"score": score})

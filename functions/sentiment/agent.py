@@ -16,8 +16,15 @@ NAME = "sentiment"
 
 @dataclass(frozen=True)
 class Context:
-    sentiment: Sentiment
+    sentiment: Sentiment | None  # None: the text did not change, nothing to analyse
     text_length: int
+
+
+def text_changed(event: DomainEvent) -> bool:
+    """A status-only edit keeps the text, so it keeps its sentiment."""
+    if event.type != EventType.FEEDBACK_UPDATED:
+        return True
+    return bool({"title", "body"} & set(event.payload.get("changed") or ["title", "body"]))
 
 
 class SentimentAgent:
@@ -25,6 +32,8 @@ class SentimentAgent:
 
     def load(self, event: DomainEvent, deps: Deps) -> Context:
         text = feedback_text(event.payload)
+        if not text_changed(event):
+            return Context(None, len(text))
         [sentiment] = deps.analyzer.sentiment([text])
         return Context(sentiment, len(text))
 
@@ -34,14 +43,17 @@ class SentimentAgent:
 
 def decide(event: DomainEvent, context: Context) -> Decision:
     s = context.sentiment
+    if s is None:
+        return Decision(summary={"skipped": "text unchanged"})
     row = {"feedback_id": event.aggregate_id, "project_id": event.project_id, "label": s.label,
            "score": round(s.score, 4), "confidence": round(s.confidence, 4), "model": s.model,
-           "source_event_id": event.id}
+           "source_event_id": event.id, "source_event_at": event.created_at or event.metadata.timestamp}
     payload = {"feedback_id": str(event.aggregate_id), "label": s.label, "score": row["score"],
                "confidence": row["confidence"], "model": s.model,
                "vote_count": int(event.payload.get("vote_count") or 0), "trigger": event.type}
     analyzed = follow_on(event, agent=NAME, event_type=EventType.SENTIMENT_ANALYZED, aggregate_type="feedback",
                          aggregate_id=event.aggregate_id, payload=payload,
                          version=CURRENT_VERSIONS[EventType.SENTIMENT_ANALYZED])
-    return Decision(writes=[Write("sentiment_analysis", [row], ("feedback_id",))], events=[analyzed],
+    write = Write("sentiment_analysis", [row], ("feedback_id",), guard="source_event_at")
+    return Decision(writes=[write], events=[analyzed],
                     summary={"label": s.label, "score": row["score"]})

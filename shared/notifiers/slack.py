@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.errors import (
     ConfigurationError,
+    OutcomeUnknown,
     PermanentError,
     RateLimited,
     SignalsLoopError,
@@ -162,10 +163,16 @@ def _map_webhook_error(status: int, body: str, headers: Mapping[str, Any]) -> Si
     return PermanentError(text)
 
 
+_AMBIGUOUS = (TimeoutError, ConnectionResetError, http.client.RemoteDisconnected, http.client.IncompleteRead)
+
+
 def _map_exception(error: Exception) -> SignalsLoopError:
-    """Errors before any answer: network trouble is retriable, misuse of the SDK is not."""
-    if isinstance(error, TimeoutError):
-        return TransientError("Slack request timed out")
+    """Errors with no answer from Slack. A timeout or a dropped connection may
+    come after Slack posted the message: that is ``OutcomeUnknown``, never
+    re-sent. A refused connection is plainly retriable; SDK misuse is not."""
+    reason = getattr(error, "reason", None)  # urllib's URLError wraps the socket error
+    if isinstance(error, _AMBIGUOUS) or isinstance(reason, _AMBIGUOUS):
+        return OutcomeUnknown(f"no answer from Slack ({type(reason or error).__name__}); it may have posted")
     if isinstance(error, OSError | http.client.HTTPException):  # URLError is an OSError
         return TransientError(f"cannot reach Slack: {error}")
     return ConfigurationError(f"Slack client: {type(error).__name__}: {error}")

@@ -90,9 +90,14 @@ language sql stable security definer set search_path = public, pg_temp as $$
   )
 $$;
 
+-- The project of a post, for policies; null unless the caller is a member, so
+-- it cannot be used to map other projects' post ids.
 create function public.post_project(p_post_id uuid) returns uuid
 language sql stable security definer set search_path = public, pg_temp as $$
-  select project_id from public.posts where id = p_post_id
+  select p.project_id from public.posts p
+   where p.id = p_post_id
+     and exists (select 1 from public.project_members m
+                  where m.project_id = p.project_id and m.user_id = auth.uid())
 $$;
 
 -- Creating a project makes its creator the owner.
@@ -183,3 +188,12 @@ create policy specs_read on public.specs for select to authenticated
   using (public.is_project_member(project_id));
 create policy specs_update on public.specs for update to authenticated
   using (public.is_project_member(project_id)) with check (public.is_project_member(project_id));
+
+-- Column privileges: members write content, never counters, status or the
+-- project a post belongs to (votes and the notify/priority agents trust them).
+revoke insert, update on public.posts, public.votes, public.comments from anon, authenticated;
+grant insert (project_id, title, body, author_id) on public.posts to authenticated;
+grant update (title, body) on public.posts to authenticated;
+grant insert (post_id, user_id) on public.votes to authenticated;
+grant insert (post_id, author_id, body) on public.comments to authenticated;
+revoke insert, update on public.projects, public.project_members, public.specs from anon;

@@ -204,9 +204,13 @@ begin
   end loop;
   v_rung := array(select distinct unnest(v_rung));
   update public.event_deliveries d
-     set rung_at = clock_timestamp(), ring_count = ring_count + 1,
-         ring_after = greatest(ring_after, now() + make_interval(secs => v_cfg.redelivery_after_seconds))
+     set rung_at = clock_timestamp(), ring_count = ring_count + 1
    where d.id = any (v_rung);
+  -- Rung or not (a paused agent, no endpoint), a row waits before the sweep
+  -- looks at it again, so it never blocks the head of the sweep's queue.
+  update public.event_deliveries d
+     set ring_after = greatest(ring_after, now() + make_interval(secs => v_cfg.redelivery_after_seconds))
+   where d.id = any (p_ids);
   return cardinality(v_rung);
 end
 $$;

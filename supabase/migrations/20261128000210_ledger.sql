@@ -71,15 +71,6 @@ begin
   end if;
   select * into a from public.agents where name = p_agent;
   select * into c from public.backbone_config;
-  if a.circuit_state <> 'closed' and not public.take_circuit_trial(p_agent) then
-    update public.event_deliveries
-       set status = 'parked', updated_at = now(),
-           ring_after = greatest(now(), coalesce(a.circuit_opened_at, now())
-                                        + make_interval(secs => c.circuit_cooldown_seconds))
-     where id = d.id;
-    return query select 'parked'::text, d.id, null::uuid, d.attempts, d.max_attempts;
-    return;
-  end if;
   if a.serialize_by_project and d.project_id is not null then
     perform pg_advisory_xact_lock(hashtextextended(p_agent || ':' || d.project_id::text, 0));
     if exists (select 1 from public.event_deliveries o
@@ -90,8 +81,20 @@ begin
     end if;
   end if;
   if d.status = 'running' then
+    -- The previous attempt's lease ran out: it is over, whatever happens next.
     update public.delivery_attempts set outcome = 'expired', finished_at = now()
      where delivery_attempts.claim_token = d.claim_token;
+  end if;
+  if a.circuit_state <> 'closed' and not public.take_circuit_trial(p_agent) then
+    update public.event_deliveries
+       set status = 'parked', lease_until = null, claim_token = null, updated_at = now(),
+           ring_after = greatest(now(), case
+             when a.circuit_state = 'half_open'
+               then a.circuit_trial_at + make_interval(secs => (a.timeout_ms + c.lease_grace_ms) / 1000.0)
+             else a.circuit_opened_at + make_interval(secs => c.circuit_cooldown_seconds) end)
+     where id = d.id;
+    return query select 'parked'::text, d.id, null::uuid, d.attempts, d.max_attempts;
+    return;
   end if;
   v_lease := now() + make_interval(secs => (a.timeout_ms + c.lease_grace_ms) / 1000.0);
   update public.event_deliveries
@@ -143,6 +146,11 @@ begin
       v_sql := v_sql || format(' on conflict (%s) ', (select string_agg(format('%I', col), ', ') from unnest(v_conflict) col))
                || case when coalesce((w ->> 'update')::boolean, true) and v_set is not null
                        then 'do update set ' || v_set else 'do nothing' end;
+      -- "guard": only a row at least as new replaces the stored one, so a late
+      -- retry of an older event cannot overwrite a newer result.
+      if w ->> 'guard' is not null and coalesce((w ->> 'update')::boolean, true) and v_set is not null then
+        v_sql := v_sql || format(' where %2$I.%1$I is null or excluded.%1$I >= %2$I.%1$I', w ->> 'guard', v_table);
+      end if;
     end if;
     execute v_sql using w -> 'rows';
     get diagnostics v_n = row_count;
@@ -200,8 +208,10 @@ begin
     with unparked as (
       update public.event_deliveries set status = 'pending', ring_after = now(), updated_at = now()
        where agent = p_agent and status = 'parked' returning id)
-    select array_agg(id) into v_ids from unparked;
-    perform public.ring_doorbell(v_ids);
+    select array_agg(id order by id) into v_ids from unparked;
+    -- Ring the first batch now; the sweep rings the rest, so a recovering
+    -- agent is not flooded back into failure.
+    perform public.ring_doorbell(v_ids[1:200]);
   end if;
 end
 $$;
@@ -288,7 +298,10 @@ begin
      set outcome = case when v_dead then 'dead' else 'failed' end,
          finished_at = clock_timestamp(), error = left(p_error, 4000)
    where claim_token = p_claim_token;
-  perform public.record_agent_failure(d.agent);
+  if p_retriable then
+    -- A permanent failure is about that one event, not the agent's health.
+    perform public.record_agent_failure(d.agent);
+  end if;
   perform public.ring_next_in_project(d.agent, d.project_id);
   return jsonb_build_object('recorded', true, 'status', case when v_dead then 'dead' else 'failed' end,
                             'attempts', d.attempts, 'next_attempt_at', v_next);
@@ -302,11 +315,12 @@ create function public.sweep_deliveries(p_limit integer default 500) returns int
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
   return public.ring_doorbell(array(
-    select id from public.event_deliveries
-     where status in ('pending', 'running', 'failed', 'parked') and ring_after <= now()
-     order by ring_after
+    select d.id from public.event_deliveries d
+     where d.status in ('pending', 'running', 'failed', 'parked') and d.ring_after <= now()
+       and d.agent in (select name from public.agents where mode = 'active')
+     order by d.ring_after
      limit p_limit
-       for update skip locked));
+       for update of d skip locked));
 end
 $$;
 
@@ -338,13 +352,15 @@ begin
   with replayed as (
     update public.event_deliveries d
        set status = 'pending', attempts = 0, next_attempt_at = now(), ring_after = now(),
-           lease_until = null, claim_token = null, finished_at = null,
+           lease_until = null, claim_token = null, finished_at = null, last_error = null,
            replay_count = replay_count + 1, updated_at = now()
      where (p_event_id is null or d.event_id = p_event_id) and (p_agent is null or d.agent = p_agent)
        and (p_type is null or d.event_type = p_type)
        and (p_project_id is null or d.project_id = p_project_id)
        and (p_from is null or d.event_created_at >= p_from) and (p_to is null or d.event_created_at < p_to)
        and (p_statuses is null or d.status = any (p_statuses))
+       -- loop protection's stops are replayed only when asked for by status
+       and (d.status <> 'blocked' or 'blocked' = any (coalesce(p_statuses, '{}')))
        and not (d.status = 'running' and d.lease_until > now())
     returning d.id)
   select array_agg(id order by id) into v_ids from replayed;

@@ -22,6 +22,9 @@ create table public.sentiment_analysis (
   confidence real not null check (confidence between 0 and 1),
   model text not null,
   source_event_id uuid,
+  -- when the event analysed was created: a late retry of an older event must
+  -- not overwrite the analysis of a newer edit (see apply_writes' guard)
+  source_event_at timestamptz,
   analyzed_at timestamptz not null default now()
 );
 create index sentiment_analysis_project_idx on public.sentiment_analysis (project_id, label);
@@ -146,6 +149,7 @@ create table public.priority_scores (
   score real not null check (score between 0 and 100),
   components jsonb not null default '{}'::jsonb,
   source_event_id uuid,
+  source_event_at timestamptz,
   calculated_at timestamptz not null default now()
 );
 create index priority_scores_project_idx on public.priority_scores (project_id, score desc);
@@ -162,7 +166,9 @@ create table public.notifications (
   channel text,
   text text not null,
   status text not null default 'recorded'
-    check (status in ('recorded', 'sending', 'sent', 'failed', 'rate_limited', 'unconfigured')),
+    -- unknown: the send timed out after the request left; it may have been
+    -- posted, so it is never sent again
+    check (status in ('recorded', 'sending', 'sent', 'failed', 'unknown', 'rate_limited', 'unconfigured')),
   transport text,
   response jsonb,
   error text,

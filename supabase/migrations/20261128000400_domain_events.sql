@@ -108,27 +108,31 @@ create trigger specs_publish after update on public.specs
   for each row execute function public.specs_publish();
 
 -- The registry, as data. Agents not built yet are registered disabled.
-insert into public.agents (name, event_types, enabled, serialize_by_project, description) values
-  ('sentiment', array['feedback.created', 'feedback.updated'], true, false,
+-- The registry, as data. Agents not built yet are registered disabled.
+-- timeout_ms bounds one run (and its lease): room for an OpenAI call with a
+-- retry and a re-ask where the agent asks AI, a few seconds elsewhere.
+insert into public.agents (name, event_types, enabled, serialize_by_project, timeout_ms, description) values
+  ('sentiment', array['feedback.created', 'feedback.updated'], true, false, 60000,
    'Scores sentiment of new and edited feedback'),
-  ('duplicate', array['feedback.created'], true, false,
-   'Finds near-duplicate feedback in the project'),
-  ('theme', array['sentiment.analyzed'], true, true,
+  ('duplicate', array['feedback.created'], true, true, 60000,
+   'Finds near-duplicate feedback in the project (one at a time per project, so two posts arriving '
+   'together still see each other)'),
+  ('theme', array['sentiment.analyzed'], true, true, 60000,
    'Groups feedback into themes; announces themes crossing the spec threshold'),
-  ('spec_writer', array['theme.threshold_reached'], true, false,
+  ('spec_writer', array['theme.threshold_reached'], true, false, 180000,
    'Drafts a spec for a theme that crossed its threshold'),
   ('notify', array['feedback.created', 'sentiment.analyzed', 'duplicate.found',
-                   'theme.threshold_reached', 'spec.auto_drafted', 'priority.calculated'], true, false,
+                   'theme.threshold_reached', 'spec.auto_drafted', 'priority.calculated'], true, false, 30000,
    'Scores importance and notifies the team on Slack'),
-  ('priority', array['feedback.voted', 'sentiment.analyzed', 'duplicate.found'], true, false,
+  ('priority', array['feedback.voted', 'sentiment.analyzed', 'duplicate.found'], true, false, 15000,
    'Scores priority from votes, sentiment, themes, duplicates and recency'),
-  ('competitive', array['feedback.created', 'competitor.mentioned'], false, false,
+  ('competitive', array['feedback.created', 'competitor.mentioned'], false, false, 60000,
    'Competitive intelligence (not built yet)'),
-  ('engagement', array['feedback.created', 'feedback.voted', 'feedback.commented'], false, false,
+  ('engagement', array['feedback.created', 'feedback.voted', 'feedback.commented'], false, false, 15000,
    'User engagement and churn risk (not built yet)'),
-  ('spec_quality', array['spec.auto_drafted', 'spec.approved'], false, false,
+  ('spec_quality', array['spec.auto_drafted', 'spec.approved'], false, false, 60000,
    'Spec quality checks (not built yet)'),
-  ('roadmap', array['spec.approved', 'spec.linked', 'spec.completed'], false, false,
+  ('roadmap', array['spec.approved', 'spec.linked', 'spec.completed'], false, false, 15000,
    'Roadmap health (not built yet)');
 
 alter table public.events enable row level security;
@@ -150,7 +154,13 @@ begin
 end
 $$;
 
--- Functions are the backbone's API: the service role's, not the public's.
+-- Functions are the backbone's API: the service role's, not the public's,
+-- including functions later migrations create (Supabase's default privileges
+-- would otherwise expose them through PostgREST).
 revoke execute on all functions in schema public from public, anon, authenticated;
+alter default privileges in schema public revoke execute on functions from anon, authenticated;
+-- PUBLIC's EXECUTE is a global default, not a per-schema one.
+alter default privileges revoke execute on functions from public;
+alter default privileges in schema public grant execute on functions to service_role;
 grant execute on function public.is_project_member(uuid), public.post_project(uuid) to authenticated;
 grant execute on all functions in schema public to service_role;

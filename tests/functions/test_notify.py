@@ -154,20 +154,20 @@ def test_one_urgent_alert_per_post_whichever_event_finds_it() -> None:
     assert len({decide(e, ctx()).messages[0].key for e in milestones}) == 2  # not urgent: once per event
 
 
-def test_after_sending_publishes_only_for_sent_or_unconfigured() -> None:
+def test_after_sending_publishes_only_for_sent_unconfigured_or_unknown() -> None:
     event = analyzed("negative", -0.3)
-    statuses = ["sent", "unconfigured", "already_handled"]
+    statuses = ["sent", "unconfigured", "failed", "unknown"]
     outcomes = [MessageOutcome(Message(key=f"k{i}", project_id=PROJECT, text="t", importance="urgent"), status,
                                "#product" if status == "sent" else None, "slack-web-api" if status == "sent" else None)
                 for i, status in enumerate(statuses)]
 
     published = NotifyAgent().after_sending(event, outcomes)
 
-    assert [e.payload["status"] for e in published] == ["sent", "unconfigured"]
-    assert [e.payload["dedupe_key"] for e in published] == ["k0", "k1"]
+    assert [e.payload["status"] for e in published] == ["sent", "unconfigured", "unknown"]
+    assert [e.payload["dedupe_key"] for e in published] == ["k0", "k1", "k3"]
     assert published[0].payload["channel"] == "#product" and published[0].payload["about"] == event.type
     assert all(e.type == EventType.NOTIFICATION_SENT for e in published)
-    assert len({e.id for e in published}) == 2
+    assert len({e.id for e in published}) == 3
     assert [e.id for e in NotifyAgent().after_sending(event, outcomes)] == [e.id for e in published]
     for e in published:
         assert_follows(e, event, "notify")
@@ -282,3 +282,32 @@ def test_low_importance_feedback_is_recorded_not_sent(slack_pipeline: Pipeline, 
     (note,) = notifications(seed)
     assert note["status"] == "recorded" and note["importance"] == "low"
     assert slack.posted == [] and seed.events(EventType.NOTIFICATION_SENT) == []
+
+
+def test_a_slack_timeout_is_never_sent_again(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer,
+                                             slack: FakeSlackServer) -> None:
+    """No answer from Slack may mean it posted: the message is marked unknown,
+    the delivery completes, and neither a redelivery nor a replay re-sends."""
+    from shared.notifiers.slack import SlackNotifier
+    from tests.fakes import Canned
+
+    def quick_notifier(project: Any) -> SlackNotifier:
+        return SlackNotifier(bot_token="xoxb-test", channel="#product", base_url=slack.api_base_url, timeout_s=0.3)
+
+    pipeline = Pipeline(store, seed, analyzer, quick_notifier)
+    urgent_post(seed)
+    pipeline.run("sentiment", EventType.FEEDBACK_CREATED)
+    (row,) = seed.events(EventType.SENTIMENT_ANALYZED)
+    slack.enqueue(Canned(200, {"ok": True, "channel": "C1", "ts": "1.0"}, delay=1.0), path=POST_MESSAGE_PATH)
+
+    first = pipeline.deliver("notify", row)
+
+    assert first["status"] == "succeeded", first
+    (note,) = notifications(seed)
+    assert note["status"] == "unknown" and "may have posted" in note["error"]
+    (announced,) = seed.events(EventType.NOTIFICATION_SENT)
+    assert announced["payload"]["status"] == "unknown"
+    assert store.rpc("replay_event", {"p_event_id": row["id"], "p_agent": "notify"}) == 1
+    assert pipeline.deliver("notify", row)["status"] == "succeeded"
+    assert len(slack.requests_to(POST_MESSAGE_PATH)) == 1, "one request ever left for that key"
+    assert len(seed.events(EventType.NOTIFICATION_SENT)) == 1

@@ -113,3 +113,31 @@ def test_feedback_created_is_scored_and_analyzed_fans_out_to_its_subscribers(pip
     assert {d["agent"] for d in seed.deliveries(event_id=analyzed["id"])} == {"theme", "priority", "notify"}
     assert pipeline.deliver("sentiment", root)["status"] == "finished"
     assert len(seed.events(EventType.SENTIMENT_ANALYZED)) == 1
+
+
+def test_replaying_an_agent_rebuilds_its_results_from_the_event_history(pipeline: Pipeline, seed: Seed) -> None:
+    project = seed.project()
+    for title in ("Love the new editor", "The app crashes on export", "Is there an API?"):
+        seed.post(project, title)
+    pipeline.run("sentiment", EventType.FEEDBACK_CREATED)
+    before = rows(seed, "select feedback_id, label, score from sentiment_analysis order by feedback_id")
+    seed.conn.execute("delete from sentiment_analysis")
+
+    replayed = pipeline.store.rpc("replay_deliveries", {"p_agent": "sentiment", "p_project_id": project})
+    replies = pipeline.run("sentiment", EventType.FEEDBACK_CREATED)
+
+    assert replayed == 3 and all(r["status"] == "succeeded" for r in replies)
+    assert rows(seed, "select feedback_id, label, score from sentiment_analysis order by feedback_id") == before
+    assert len(seed.events(EventType.SENTIMENT_ANALYZED)) == 3, "the rebuild publishes nothing twice"
+
+
+def test_a_status_only_edit_keeps_its_sentiment_and_publishes_nothing(pipeline: Pipeline, seed: Seed) -> None:
+    project = seed.project()
+    post = seed.post(project, "The app crashes on export")
+    pipeline.run("sentiment", EventType.FEEDBACK_CREATED)
+    seed.conn.execute("update posts set status = 'planned' where id = %s", (post,))
+
+    (reply,) = pipeline.run("sentiment", EventType.FEEDBACK_UPDATED)
+
+    assert reply["status"] == "succeeded" and reply["summary"] == {"skipped": "text unchanged"}
+    assert len(seed.events(EventType.SENTIMENT_ANALYZED)) == 1

@@ -84,3 +84,19 @@ def test_postgrest_errors_map_to_the_taxonomy(store: SupabaseStore) -> None:
     with pytest.raises(StoreError) as unreachable:
         store.claim(uuid4(), "sentiment")
     assert unreachable.value.is_retriable is True
+
+
+@respx.mock
+@pytest.mark.parametrize(("status", "body", "retriable"), [
+    (502, "<html>Bad gateway</html>", True),
+    (504, "", True),
+    (429, '{"message": "slow down"}', True),
+    (400, '{"code": "23505", "message": "duplicate key", "details": null, "hint": null}', False),
+    (409, '{"code": "55P03", "message": "lock not available", "details": null, "hint": null}', True),
+])
+def test_gateway_answers_that_are_not_postgrest_errors_are_retriable(store: SupabaseStore, status: int, body: str,
+                                                                    retriable: bool) -> None:
+    respx.post(f"{URL}/rest/v1/rpc/sweep_deliveries").mock(return_value=httpx.Response(status, text=body))
+    with pytest.raises(StoreError) as caught:
+        store.rpc("sweep_deliveries", {})
+    assert caught.value.is_retriable is retriable

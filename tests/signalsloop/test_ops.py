@@ -193,7 +193,8 @@ def test_agent_health_counts_rates_and_percentiles(db: psycopg.Connection[Any], 
     assert sentiment["success_rate"] == pytest.approx(0.75)
     assert sentiment["p50_ms"] == pytest.approx(200, abs=0.5)
     assert sentiment["p95_ms"] == pytest.approx(290, abs=0.5)
-    assert sentiment["consecutive_failures"] == 1 and sentiment["circuit_state"] == "closed"
+    # a permanent failure (dead at once) is about its event, not the agent: no circuit count
+    assert sentiment["consecutive_failures"] == 0 and sentiment["circuit_state"] == "closed"
     duplicate = health["duplicate"]
     assert duplicate["pending"] == 4 and duplicate["success_rate"] is None and duplicate["p50_ms"] is None
     assert duplicate["oldest_pending_s"] is not None and duplicate["oldest_pending_s"] >= 0

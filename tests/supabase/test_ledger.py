@@ -159,3 +159,51 @@ def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed:
     assert rung == 3, "the due retry plus duplicate's and notify's unanswered doorbells"
     assert sum('"agent" : "sentiment"' in h for h in heard) == 1
     assert store.rpc("sweep_deliveries", {"p_limit": 100}) == 0, "nothing is due again right away"
+
+
+def test_a_paused_agents_backlog_does_not_block_the_sweep_for_others(seed: Seed, store: PostgresStore) -> None:
+    seed.configure(backoff_base_ms=0, redelivery_after_seconds=30)
+    seed.agent("notify", mode="paused")
+    project = seed.project()
+    events = [root_event(project) for _ in range(5)]
+    store.publish(events)
+    seed.conn.execute("update event_deliveries set ring_after = now() - interval '1 minute' where agent = 'notify'")
+    store.fail(store.claim(events[0].id, "sentiment"), "boom", retriable=True)
+    assert store.rpc("sweep_deliveries", {"p_limit": 3}) == 1, "the sentiment retry is rung despite 5 notify rows"
+    assert {d["status"] for d in seed.deliveries(agent="notify")} == {"pending"}
+
+
+def test_guarded_writes_never_let_an_older_event_overwrite_a_newer_result(seed: Seed, store: PostgresStore) -> None:
+    project = seed.project()
+    post = seed.post(project, "x")
+    write = {"table": "sentiment_analysis", "on_conflict": ["feedback_id"], "update": True,
+             "guard": "source_event_at"}
+
+    def row(label: str, at: str) -> dict[str, Any]:
+        return {"feedback_id": str(post), "project_id": str(project), "label": label, "score": 0,
+                "confidence": 1, "model": "m", "source_event_at": at}
+
+    store.rpc("apply_writes", {"p_writes": [{**write, "rows": [row("negative", "2026-01-02T00:00:00Z")]}]})
+    store.rpc("apply_writes", {"p_writes": [{**write, "rows": [row("positive", "2026-01-01T00:00:00Z")]}]})
+    assert seed.conn.execute("select label from sentiment_analysis").fetchone()["label"] == "negative"
+    store.rpc("apply_writes", {"p_writes": [{**write, "rows": [row("neutral", "2026-01-03T00:00:00Z")]}]})
+    assert seed.conn.execute("select label from sentiment_analysis").fetchone()["label"] == "neutral"
+
+
+def test_replay_leaves_loop_protection_stops_alone_unless_asked(seed: Seed, store: PostgresStore) -> None:
+    seed.configure(max_depth=1)
+    project = seed.project()
+    deep = root_event(project, depth=2)
+    store.publish([deep])
+    assert store.rpc("replay_deliveries", {"p_project_id": project}) == 0
+    assert store.rpc("replay_deliveries", {"p_project_id": project, "p_statuses": ["blocked"]}) == 3
+
+
+def test_permanent_failures_do_not_open_the_circuit(seed: Seed, store: PostgresStore) -> None:
+    seed.configure(circuit_failure_threshold=2)
+    events = [root_event(seed.project()) for _ in range(3)]
+    store.publish(events)
+    for e in events:
+        store.fail(store.claim(e.id, "sentiment"), "malformed input", retriable=False)
+    agent = seed.conn.execute("select circuit_state, consecutive_failures from agents where name = 'sentiment'")
+    assert agent.fetchone() == {"circuit_state": "closed", "consecutive_failures": 0}

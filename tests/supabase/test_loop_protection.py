@@ -80,6 +80,9 @@ def test_circuit_breaker_parks_then_lets_one_trial_through_and_recovers(seed: Se
     trial = store.claim(events[2].id, "sentiment")
     assert trial.claimed, "one trial after the cool-down"
     assert store.claim(events[3].id, "sentiment").outcome == "parked", "only one trial at a time"
+    waiting = seed.conn.execute("select ring_after > now() + interval '30 seconds' as later from event_deliveries "
+                                "where event_id = %s and agent = 'sentiment'", (events[3].id,)).fetchone()
+    assert waiting["later"], "parked during a trial: not rung again until the trial's lease is over"
     store.complete(trial, [], [])
     agent = seed.conn.execute("select * from agents where name = 'sentiment'").fetchone()
     assert agent["circuit_state"] == "closed" and agent["consecutive_failures"] == 0

@@ -82,3 +82,39 @@ def test_only_the_service_role_writes_events_and_deliveries(db: psycopg.Connecti
     with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["bob"]):
         db.execute("insert into sentiment_analysis (feedback_id, project_id, label, score, confidence, model) "
                    "values (%s, %s, 'positive', 1, 1, 'forged')", (world["post"], world["theirs"]))
+
+
+def test_members_cannot_forge_counters_status_or_move_posts(db: psycopg.Connection, world: dict[str, UUID],
+                                                            seed: Seed) -> None:
+    other = seed.project(owner=world["alice"])
+    with as_role(db, "authenticated", world["alice"]):
+        post = db.execute("insert into posts (project_id, title, author_id) values (%s, 'Mine', %s) returning id",
+                          (world["mine"], world["alice"])).fetchone()["id"]
+        db.execute("update posts set title = 'Mine, edited' where id = %s", (post,))
+    for forged in ["vote_count = 9999", "status = 'done'", f"project_id = '{other}'", "comment_count = 5"]:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+            db.execute(f"update posts set {forged} where id = %s", (post,))
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into posts (project_id, title, author_id, vote_count) values (%s, 'x', %s, 500)",
+                   (world["mine"], world["alice"]))
+    row = db.execute("select title, vote_count, status, project_id from posts where id = %s", (post,)).fetchone()
+    assert row == {"title": "Mine, edited", "vote_count": 0, "status": "open", "project_id": world["mine"]}
+
+
+def test_only_the_policy_helpers_are_callable_by_api_roles(db: psycopg.Connection) -> None:
+    """Every other public function is the service role's, including ones a
+    later migration creates (default privileges)."""
+    db.execute("create function public.added_later() returns int language sql as 'select 1'")
+    rows = db.execute("""
+        select p.proname, r.rolname from pg_proc p cross join (values ('anon'), ('authenticated')) r(rolname)
+         where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute')
+    """).fetchall()
+    assert sorted({(r["proname"], r["rolname"]) for r in rows}) == [
+        ("is_project_member", "authenticated"), ("post_project", "authenticated")]
+
+
+def test_post_project_reveals_nothing_to_non_members(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    with as_role(db, "authenticated", world["alice"]):
+        assert db.execute("select post_project(%s) as p", (world["post"],)).fetchone()["p"] is None
+    with as_role(db, "authenticated", world["bob"]):
+        assert db.execute("select post_project(%s) as p", (world["post"],)).fetchone()["p"] == world["theirs"]
