@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     agents.add_argument("--json", action="store_true", help="machine-readable output")
     agents.set_defaults(handler=cmd_agents)
 
-    _add_placeholders(sub)
+    _add_stack_commands(sub)
     return parser
 
 
@@ -131,7 +131,7 @@ def _add_replay(sub: Any) -> None:
     replay.set_defaults(handler=cmd_replay)
 
 
-def _add_placeholders(sub: Any) -> None:
+def _add_stack_commands(sub: Any) -> None:
     relay = sub.add_parser("relay", help="local doorbell: LISTEN and POST deliveries to the agents")
     relay.add_argument("--sweep-interval", type=float, default=1.0)
     relay.add_argument("--concurrency", type=int, default=None,
