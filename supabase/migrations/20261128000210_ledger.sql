@@ -234,6 +234,20 @@ begin
 end
 $$;
 
+-- The delivery row, locked for the caller's transaction (unknown ids are an error).
+create function public.lock_delivery(p_delivery_id bigint) returns public.event_deliveries
+language plpgsql security definer set search_path = public, pg_temp as $$
+declare
+  d public.event_deliveries;
+begin
+  select * into d from public.event_deliveries where id = p_delivery_id for update;
+  if not found then
+    raise exception using errcode = 'P0002', message = format('unknown delivery %s', p_delivery_id);
+  end if;
+  return d;
+end
+$$;
+
 create function public.complete_delivery(p_delivery_id bigint, p_claim_token uuid,
                                          p_writes jsonb default '[]'::jsonb,
                                          p_events jsonb default '[]'::jsonb)
@@ -244,10 +258,7 @@ declare
   v_written integer;
   v_published integer;
 begin
-  select * into d from public.event_deliveries where id = p_delivery_id for update;
-  if not found then
-    raise exception using errcode = 'P0002', message = format('unknown delivery %s', p_delivery_id);
-  end if;
+  d := public.lock_delivery(p_delivery_id);
   if d.status <> 'running' or d.claim_token is distinct from p_claim_token then
     return jsonb_build_object('completed', false, 'reason', 'stale claim', 'status', d.status);
   end if;
@@ -275,10 +286,7 @@ declare
   v_dead boolean;
   v_next timestamptz;
 begin
-  select * into d from public.event_deliveries where id = p_delivery_id for update;
-  if not found then
-    raise exception using errcode = 'P0002', message = format('unknown delivery %s', p_delivery_id);
-  end if;
+  d := public.lock_delivery(p_delivery_id);
   if d.status <> 'running' or d.claim_token is distinct from p_claim_token then
     return jsonb_build_object('recorded', false, 'reason', 'stale claim', 'status', d.status);
   end if;
