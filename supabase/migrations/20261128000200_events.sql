@@ -7,11 +7,16 @@
 -- pg_net / pg_cron are used where the platform offers them (Supabase).
 do $$
 begin
+  -- The schemas Supabase's documentation uses for them.
   if exists (select 1 from pg_available_extensions where name = 'pg_net') then
-    create extension if not exists pg_net;
+    if to_regnamespace('extensions') is not null then
+      create extension if not exists pg_net with schema extensions;
+    else
+      create extension if not exists pg_net;
+    end if;
   end if;
   if exists (select 1 from pg_available_extensions where name = 'pg_cron') then
-    create extension if not exists pg_cron;
+    create extension if not exists pg_cron with schema pg_catalog;
   end if;
 end
 $$;
