@@ -15,7 +15,7 @@ from uuid import UUID
 
 from shared.events import DomainEvent
 
-ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "unknown"]
+ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "paused", "unknown"]
 
 
 @dataclass(frozen=True)

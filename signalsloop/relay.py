@@ -55,6 +55,8 @@ class Relay:
         self.stopping = threading.Event()
         self._pools: dict[str, ThreadPoolExecutor] = {}
         self._records: dict[str, dict[str, Any]] = {}
+        self._queued: set[int] = set()  # deliveries waiting in a pool, not yet POSTed
+        self._lock = threading.Lock()
         self._agents: dict[str, dict[str, Any]] = {}
         self._agents_read_at = 0.0
         self._http = httpx.Client(headers={"Authorization": f"Bearer {secret}"}, limits=httpx.Limits(
@@ -69,7 +71,7 @@ class Relay:
             try:
                 self._serve()
                 delay = 0.2
-            except psycopg.OperationalError as exc:
+            except psycopg.Error as exc:  # a lost connection, or anything else: never let the sweep die
                 self.stats.reconnects += 1
                 log.warning("relay lost the database (%s); reconnecting in %.1fs", str(exc).strip(), delay)
                 self.stopping.wait(delay)
@@ -81,8 +83,9 @@ class Relay:
         self.stopping.set()
 
     def _shutdown(self) -> None:
+        # Queued rings are only doorbells: drop them, the ledger rings again.
         for pool in self._pools.values():
-            pool.shutdown(wait=True, cancel_futures=False)
+            pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
 
     # -- the loop ------------------------------------------------------------
@@ -92,7 +95,7 @@ class Relay:
                 psycopg.connect(self.url, autocommit=True, row_factory=dict_row) as query:
             listen.execute(f"listen {CHANNEL}")
             log.info("relay listening on %s", CHANNEL)
-            self._sweep(query)  # catch up on whatever rang while nobody listened
+            self._sweep(query)  # whatever is due now; rings lost while down come due within redelivery_after
             next_sweep = time.monotonic() + self.sweep_interval
             while not self.stopping.is_set():
                 timeout = max(0.0, min(0.25, next_sweep - time.monotonic()))
@@ -116,7 +119,11 @@ class Relay:
         record = self._record(query, ring.event_id)
         if agent is None or record is None or not agent["endpoint_url"]:
             return  # paused, unregistered or deleted: the ledger keeps the delivery
-        self._pool(agent).submit(self._post, agent, record)
+        with self._lock:
+            if ring.delivery_id in self._queued:
+                return  # already waiting for a free worker; a second POST would only be a duplicate
+            self._queued.add(ring.delivery_id)
+        self._pool(agent).submit(self._post, agent, record, ring.delivery_id)
 
     def _record(self, query: psycopg.Connection[dict[str, Any]], event_id: str) -> dict[str, Any] | None:
         """The event row as JSON, exactly what pg_net sends; cached, as one event rings several agents."""
@@ -146,7 +153,9 @@ class Relay:
             self._pools[name] = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"relay-{name}")
         return self._pools[name]
 
-    def _post(self, agent: dict[str, Any], record: dict[str, Any]) -> None:
+    def _post(self, agent: dict[str, Any], record: dict[str, Any], delivery_id: int) -> None:
+        with self._lock:
+            self._queued.discard(delivery_id)
         body = json.dumps(WebhookPayload.for_event(record), default=str)
         try:
             reply = self._http.post(agent["endpoint_url"], content=body, timeout=agent["timeout_ms"] / 1000,

@@ -73,11 +73,14 @@ def importance(event: DomainEvent, context: Context) -> tuple[Importance, str]:
     """How much the team should care, and a one-line message saying why."""
     p = event.payload
     votes = int((context.post or {}).get("vote_count") or p.get("vote_count") or 0)
-    label = p.get("label") or (context.sentiment or {}).get("label")
+    # The stored analysis is the current one (a late retry never overwrites it).
+    label = (context.sentiment or {}).get("label") or p.get("label")
     title = p.get("title") or (context.post or {}).get("title") or p.get("theme") or p.get("name") or ""
+    if event.aggregate_type == "feedback" and label == "negative" and votes >= URGENT_VOTES:
+        # Votes mostly arrive after the post was analysed: any event about the
+        # item (priority.calculated follows every vote) can find it urgent.
+        return "urgent", f":rotating_light: Angry feedback with {votes} votes: \"{title}\""
     if event.type in (EventType.FEEDBACK_CREATED, EventType.SENTIMENT_ANALYZED):
-        if label == "negative" and votes >= URGENT_VOTES:
-            return "urgent", f":rotating_light: Angry feedback with {votes} votes: \"{title}\""
         if event.type == EventType.SENTIMENT_ANALYZED and label == "negative" and float(p.get("score", 0)) <= -0.6:
             return "normal", f"Strongly negative feedback: \"{title}\""
         return "low", f"New feedback: \"{title}\""
@@ -96,9 +99,12 @@ def importance(event: DomainEvent, context: Context) -> tuple[Importance, str]:
 
 def dedupe_key(event: DomainEvent, level: Importance) -> str:
     """One urgent alert per feedback item, whichever of its events (created,
-    analysed, re-analysed after an edit) finds it urgent; anything else once per event."""
+    analysed, re-analysed, re-prioritised after a vote) finds it urgent; one
+    high-priority alert per item; anything else once per event."""
     if level == "urgent" and event.aggregate_type == "feedback":
         return f"urgent:{event.aggregate_id}:{NAME}"
+    if level == "high" and event.type == EventType.PRIORITY_CALCULATED:
+        return f"priority-high:{event.aggregate_id}:{NAME}"  # once, not once per vote
     return f"{event.id}:{NAME}"
 
 

@@ -12,6 +12,7 @@ may post twice, and the delivery ledger already decides about retrying.
 from __future__ import annotations
 
 import http.client
+import urllib.error
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -170,9 +171,13 @@ def _map_exception(error: Exception) -> SignalsLoopError:
     """Errors with no answer from Slack. A timeout or a dropped connection may
     come after Slack posted the message: that is ``OutcomeUnknown``, never
     re-sent. A refused connection is plainly retriable; SDK misuse is not."""
-    reason = getattr(error, "reason", None)  # urllib's URLError wraps the socket error
-    if isinstance(error, _AMBIGUOUS) or isinstance(reason, _AMBIGUOUS):
-        return OutcomeUnknown(f"no answer from Slack ({type(reason or error).__name__}); it may have posted")
+    if isinstance(error, urllib.error.URLError):
+        # urllib wraps what fails while connecting or sending the request: Slack
+        # never got it whole, so trying again cannot post twice.
+        return TransientError(f"cannot reach Slack: {error.reason}")
+    if isinstance(error, _AMBIGUOUS):
+        # Raised while reading the answer: the request had left, it may have posted.
+        return OutcomeUnknown(f"no answer from Slack ({type(error).__name__}); it may have posted")
     if isinstance(error, OSError | http.client.HTTPException):  # URLError is an OSError
         return TransientError(f"cannot reach Slack: {error}")
     return ConfigurationError(f"Slack client: {type(error).__name__}: {error}")

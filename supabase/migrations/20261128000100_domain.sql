@@ -92,6 +92,14 @@ $$;
 
 -- The project of a post, for policies; null unless the caller is a member, so
 -- it cannot be used to map other projects' post ids.
+create function public.is_project_admin(p_project_id uuid) returns boolean
+language sql stable security definer set search_path = public, pg_temp as $$
+  select exists (
+    select 1 from public.project_members m
+    where m.project_id = p_project_id and m.user_id = auth.uid() and m.role in ('owner', 'admin')
+  )
+$$;
+
 create function public.post_project(p_post_id uuid) returns uuid
 language sql stable security definer set search_path = public, pg_temp as $$
   select p.project_id from public.posts p
@@ -157,13 +165,19 @@ alter table public.votes enable row level security;
 alter table public.comments enable row level security;
 alter table public.specs enable row level security;
 
+-- The owner reads a project they just created (insert ... returning) before
+-- the trigger-made membership is visible to the policy.
 create policy projects_read on public.projects for select to authenticated
-  using (public.is_project_member(id));
+  using (owner_id = auth.uid() or public.is_project_member(id));
 create policy projects_create on public.projects for insert to authenticated
   with check (owner_id = auth.uid());
 
 create policy members_read on public.project_members for select to authenticated
   using (user_id = auth.uid() or public.is_project_member(project_id));
+create policy members_invite on public.project_members for insert to authenticated
+  with check (public.is_project_admin(project_id) and role <> 'owner');
+create policy members_remove on public.project_members for delete to authenticated
+  using (public.is_project_admin(project_id) and role <> 'owner');
 
 create policy posts_read on public.posts for select to authenticated
   using (public.is_project_member(project_id));
@@ -196,4 +210,10 @@ grant insert (project_id, title, body, author_id) on public.posts to authenticat
 grant update (title, body) on public.posts to authenticated;
 grant insert (post_id, user_id) on public.votes to authenticated;
 grant insert (post_id, author_id, body) on public.comments to authenticated;
+-- Specs: people edit the text, status and link; where a draft came from (theme,
+-- source, model, project) is the agents' to say.
+revoke insert, update on public.specs from authenticated;
+grant update (title, status, content, linked_url) on public.specs to authenticated;
+revoke update on public.project_members from authenticated;
 revoke insert, update on public.projects, public.project_members, public.specs from anon;
+revoke update on public.projects from authenticated;

@@ -30,6 +30,34 @@ begin
 end
 $$;
 
+-- An attempt whose lease ran out with no answer: a crashed or hung function,
+-- which counts against the agent's circuit like any retriable failure.
+create function public.expire_attempt(d public.event_deliveries) returns void
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+  update public.delivery_attempts set outcome = 'expired', finished_at = now()
+   where claim_token = d.claim_token;
+  perform public.record_agent_failure(d.agent);
+end
+$$;
+
+-- Park a delivery while the agent's circuit is not closed, until the moment a
+-- claim could succeed: the cool-down's end, or the running trial's lease end.
+-- The circuit is read after take_circuit_trial so a lost race sees 'half_open'.
+create function public.park_delivery(p_delivery_id bigint, p_agent text) returns void
+language plpgsql security definer set search_path = public, pg_temp as $$
+begin
+  update public.event_deliveries d
+     set status = 'parked', lease_until = null, claim_token = null, updated_at = now(),
+         ring_after = greatest(now(), case
+           when a.circuit_state = 'half_open'
+             then a.circuit_trial_at + make_interval(secs => (a.timeout_ms + c.lease_grace_ms) / 1000.0)
+           else a.circuit_opened_at + make_interval(secs => c.circuit_cooldown_seconds) end)
+    from public.agents a, public.backbone_config c
+   where d.id = p_delivery_id and a.name = p_agent;
+end
+$$;
+
 create function public.claim_delivery(p_event_id uuid, p_agent text, p_worker text default null)
 returns table (outcome text, delivery_id bigint, claim_token uuid, attempt integer, max_attempts integer)
 language plpgsql security definer set search_path = public, pg_temp as $$
@@ -64,13 +92,17 @@ begin
        set status = 'dead', finished_at = now(), lease_until = null, claim_token = null,
            last_error = 'lease expired on the final attempt', updated_at = now()
      where id = d.id;
-    update public.delivery_attempts set outcome = 'expired', finished_at = now()
-     where delivery_attempts.claim_token = d.claim_token;
+    perform public.expire_attempt(d);
     return query select 'finished'::text, d.id, null::uuid, d.attempts, d.max_attempts;
     return;
   end if;
   select * into a from public.agents where name = p_agent;
   select * into c from public.backbone_config;
+  if a.mode = 'paused' or not a.enabled then
+    -- A ring already in flight when the agent was paused: the delivery waits.
+    return query select 'paused'::text, d.id, null::uuid, d.attempts, d.max_attempts;
+    return;
+  end if;
   if a.serialize_by_project and d.project_id is not null then
     perform pg_advisory_xact_lock(hashtextextended(p_agent || ':' || d.project_id::text, 0));
     if exists (select 1 from public.event_deliveries o
@@ -82,17 +114,10 @@ begin
   end if;
   if d.status = 'running' then
     -- The previous attempt's lease ran out: it is over, whatever happens next.
-    update public.delivery_attempts set outcome = 'expired', finished_at = now()
-     where delivery_attempts.claim_token = d.claim_token;
+    perform public.expire_attempt(d);
   end if;
   if a.circuit_state <> 'closed' and not public.take_circuit_trial(p_agent) then
-    update public.event_deliveries
-       set status = 'parked', lease_until = null, claim_token = null, updated_at = now(),
-           ring_after = greatest(now(), case
-             when a.circuit_state = 'half_open'
-               then a.circuit_trial_at + make_interval(secs => (a.timeout_ms + c.lease_grace_ms) / 1000.0)
-             else a.circuit_opened_at + make_interval(secs => c.circuit_cooldown_seconds) end)
-     where id = d.id;
+    perform public.park_delivery(d.id, p_agent);
     return query select 'parked'::text, d.id, null::uuid, d.attempts, d.max_attempts;
     return;
   end if;
@@ -205,9 +230,13 @@ begin
   returning true into v_was_failing;
   if v_was_failing then
     -- The circuit closed: parked deliveries go back to the queue.
+    -- skip locked: a parked row locked right now is being claimed (the claim
+    -- holds it, then waits for this agents row); waiting here would deadlock.
     with unparked as (
       update public.event_deliveries set status = 'pending', ring_after = now(), updated_at = now()
-       where agent = p_agent and status = 'parked' returning id)
+       where id in (select id from public.event_deliveries
+                     where agent = p_agent and status = 'parked' for update skip locked)
+      returning id)
     select array_agg(id order by id) into v_ids from unparked;
     -- Ring the first batch now; the sweep rings the rest, so a recovering
     -- agent is not flooded back into failure.

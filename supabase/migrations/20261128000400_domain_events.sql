@@ -162,5 +162,6 @@ alter default privileges in schema public revoke execute on functions from anon,
 -- PUBLIC's EXECUTE is a global default, not a per-schema one.
 alter default privileges revoke execute on functions from public;
 alter default privileges in schema public grant execute on functions to service_role;
-grant execute on function public.is_project_member(uuid), public.post_project(uuid) to authenticated;
+grant execute on function public.is_project_member(uuid), public.is_project_admin(uuid), public.post_project(uuid)
+  to authenticated;
 grant execute on all functions in schema public to service_role;

@@ -78,6 +78,9 @@ def theme_event(event_type: str, **payload: Any) -> DomainEvent:
                      "high", "85/100", id="high priority"),
         pytest.param(make_event(EventType.PRIORITY_CALCULATED, {"score": 40, "title": "Export"}), ctx(post(3)),
                      "low", "40/100", id="low priority"),
+        pytest.param(make_event(EventType.PRIORITY_CALCULATED, {"score": 55, "title": "Export"}),
+                     ctx(post(11), {"label": "negative", "score": -0.5}), "urgent", "11 votes",
+                     id="votes arrived after the analysis: the re-prioritisation finds it urgent"),
         pytest.param(make_event("user.engaged", {}, aggregate_type="user"), ctx(), "low", "user.engaged",
                      id="anything else"),
     ],
@@ -311,3 +314,9 @@ def test_a_slack_timeout_is_never_sent_again(store: PostgresStore, seed: Seed, a
     assert pipeline.deliver("notify", row)["status"] == "succeeded"
     assert len(slack.requests_to(POST_MESSAGE_PATH)) == 1, "one request ever left for that key"
     assert len(seed.events(EventType.NOTIFICATION_SENT)) == 1
+
+
+def test_a_high_priority_is_announced_once_per_item_not_once_per_vote() -> None:
+    votes = [make_event(EventType.PRIORITY_CALCULATED, {"score": 80 + i, "title": "Export"}) for i in range(3)]
+    keys = {decide(e, ctx(post(3))).messages[0].key for e in votes}
+    assert keys == {f"priority-high:{FEEDBACK}:notify"}

@@ -3,18 +3,17 @@ through the runtime on the real database."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 from uuid import uuid4
 
 import pytest
 
-from functions.sentiment.agent import Context, SentimentAgent, decide
-from shared.agent import Deps
+from functions.sentiment.agent import Context, decide
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.events import CURRENT_VERSIONS, DomainEvent, EventType
 from shared.feedback import feedback_text
 from shared.ports import Sentiment
-from shared.settings import Settings
 from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
@@ -35,10 +34,9 @@ def created(title: str, body: str, **payload: Any) -> DomainEvent:
 
 
 def context_for(event: DomainEvent, analyzer: OfflineAnalyzer) -> Context:
-    """What SentimentAgent.load builds, with a Deps that only offers the analyzer."""
-    deps = Deps(Settings(), store=None, analyzer_factory=lambda: analyzer,  # type: ignore[arg-type]
-                notifier_factory=lambda project: None)
-    return SentimentAgent().load(event, deps)
+    """What SentimentAgent.load builds for feedback with no stored analysis yet."""
+    text = feedback_text(event.payload)
+    return Context(analyzer.sentiment([text])[0], len(text))
 
 
 @pytest.mark.parametrize("case", list(TEXTS))
@@ -141,3 +139,14 @@ def test_a_status_only_edit_keeps_its_sentiment_and_publishes_nothing(pipeline: 
 
     assert reply["status"] == "succeeded" and reply["summary"] == {"skipped": "text unchanged"}
     assert len(seed.events(EventType.SENTIMENT_ANALYZED)) == 1
+
+
+def test_a_late_retry_of_an_older_event_is_superseded(analyzer: OfflineAnalyzer) -> None:
+    event = created("The app crashes", "")
+    newer = event.created_at + timedelta(seconds=5) if event.created_at else None
+    assert newer is not None
+    decision = decide(event, Context(analyzer.sentiment(["The app crashes"])[0], 15, stored_at=newer))
+    assert not decision.writes and not decision.events
+    assert decision.summary == {"skipped": "a newer edit was already analysed"}
+    same_time = decide(event, Context(analyzer.sentiment(["The app crashes"])[0], 15, stored_at=event.created_at))
+    assert len(same_time.events) == 1, "a retry of the event that is stored still publishes (same id)"

@@ -212,7 +212,7 @@ def test_same_webhook_delivered_twice_concurrently(stack: Stack, openai: AgentsO
     the other answers 200 without doing anything."""
     url = _url(stack)
     base = h.baseline(url, slack)
-    h.set_agent(url, "sentiment", mode="paused")  # nobody else rings it
+    stack.stop_relay()  # nobody else rings it
     openai.script_sentiment(SentimentAnswer(delay=1.0))  # keep the first run busy while the second arrives
     [post_id] = h.post(url, base.project_id)
     [event] = h.rows(url, "select to_jsonb(e) as record from public.events e "
@@ -236,7 +236,7 @@ def test_same_webhook_delivered_twice_concurrently(stack: Stack, openai: AgentsO
     delivery = h.deliveries_of(url, post_id, "sentiment")
     assert (delivery["status"], delivery["attempts"]) == ("succeeded", 1)
     assert len(h.attempts_of(url, delivery["id"])) == 1
-    h.set_agent(url, "sentiment", mode="active")
+    stack.start_relay()
     h.settle(stack)
     base.assert_exactly_once()
 

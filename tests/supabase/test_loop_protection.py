@@ -117,3 +117,29 @@ def test_serialized_agent_takes_one_delivery_per_project_at_a_time(seed: Seed, s
     assert store.claim(two.id, "theme").outcome == "busy"
     store.complete(running, [], [])
     assert store.claim(two.id, "theme").claimed
+
+
+def test_an_expired_lease_counts_against_the_circuit(seed: Seed, store: PostgresStore) -> None:
+    """A hung or killed function never answers: the breaker must still see it."""
+    seed.configure(circuit_failure_threshold=2, lease_grace_ms=0, circuit_cooldown_seconds=60)
+    seed.agent("sentiment", timeout_ms=100)
+    project = seed.project()
+    a, b = cause(project), cause(project)
+    store.publish([a, b])
+    assert store.claim(a.id, "sentiment").claimed
+    time.sleep(0.15)
+    assert store.claim(a.id, "sentiment").claimed  # the first attempt expired
+    time.sleep(0.15)
+    assert store.claim(a.id, "sentiment").claimed  # and the second
+    agent = seed.conn.execute("select circuit_state, consecutive_failures from agents where name = 'sentiment'")
+    assert agent.fetchone() == {"circuit_state": "open", "consecutive_failures": 2}
+    assert store.claim(b.id, "sentiment").outcome == "parked"
+
+
+def test_a_paused_agent_does_not_run_a_ring_already_in_flight(seed: Seed, store: PostgresStore) -> None:
+    event = cause(seed.project())
+    store.publish([event])
+    seed.agent("sentiment", mode="paused")
+    assert store.claim(event.id, "sentiment").outcome == "paused"
+    seed.agent("sentiment", mode="active")
+    assert store.claim(event.id, "sentiment").claimed

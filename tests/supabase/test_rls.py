@@ -110,7 +110,8 @@ def test_only_the_policy_helpers_are_callable_by_api_roles(db: psycopg.Connectio
          where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute')
     """).fetchall()
     assert sorted({(r["proname"], r["rolname"]) for r in rows}) == [
-        ("is_project_member", "authenticated"), ("post_project", "authenticated")]
+        ("is_project_admin", "authenticated"), ("is_project_member", "authenticated"),
+        ("post_project", "authenticated")]
 
 
 def test_post_project_reveals_nothing_to_non_members(db: psycopg.Connection, world: dict[str, UUID]) -> None:
@@ -118,3 +119,31 @@ def test_post_project_reveals_nothing_to_non_members(db: psycopg.Connection, wor
         assert db.execute("select post_project(%s) as p", (world["post"],)).fetchone()["p"] is None
     with as_role(db, "authenticated", world["bob"]):
         assert db.execute("select post_project(%s) as p", (world["post"],)).fetchone()["p"] == world["theirs"]
+
+
+def test_a_member_creates_a_project_reads_it_back_and_the_owner_invites(db: psycopg.Connection,
+                                                                          world: dict[str, UUID]) -> None:
+    with as_role(db, "authenticated", world["alice"]):
+        project = db.execute("insert into projects (name, slug, owner_id) values ('New', 'new-one', %s) "
+                             "returning id, name", (world["alice"],)).fetchone()
+        assert project["name"] == "New", "insert ... returning works for the creator"
+        db.execute("insert into project_members (project_id, user_id) values (%s, %s)", (project["id"], world["bob"]))
+    with as_role(db, "authenticated", world["bob"]):
+        assert [r["name"] for r in db.execute("select name from projects order by name")] == ["Acme", "New"]
+    with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["bob"]):
+        db.execute("insert into project_members (project_id, user_id) values (%s, %s)",
+                   (project["id"], world["bob"]))  # a plain member invites nobody
+
+
+def test_members_edit_a_specs_text_and_status_but_not_where_it_came_from(db: psycopg.Connection,
+                                                                        world: dict[str, UUID]) -> None:
+    spec = db.execute("insert into specs (project_id, title) values (%s, 'Dark mode') returning id",
+                      (world["mine"],)).fetchone()["id"]
+    with as_role(db, "authenticated", world["alice"]):
+        db.execute("update specs set status = 'approved', title = 'Dark mode v1' where id = %s", (spec,))
+    for forged in ["source = 'agent'", "theme_id = gen_random_uuid()", "model = 'forged'",
+                   f"project_id = '{world['theirs']}'"]:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), as_role(db, "authenticated", world["alice"]):
+            db.execute(f"update specs set {forged} where id = %s", (spec,))
+    row = db.execute("select title, status, source from specs where id = %s", (spec,)).fetchone()
+    assert row == {"title": "Dark mode v1", "status": "approved", "source": "human"}

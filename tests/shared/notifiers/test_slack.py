@@ -194,3 +194,20 @@ def test_settings_webhook(slack: FakeSlackServer) -> None:
 def test_importing_notifiers_does_not_import_slack_sdk() -> None:
     code = "import sys, shared.notifiers, shared.notifiers.slack; sys.exit('slack_sdk' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+def test_failures_before_the_request_left_are_retriable_after_it_left_unknown() -> None:
+    """urllib wraps connect/send failures in URLError (Slack never got the
+    message: retry); a timeout or reset while reading the answer may follow a
+    post (never re-send)."""
+    import http.client
+    import urllib.error
+
+    from shared.errors import OutcomeUnknown, TransientError
+    from shared.notifiers.slack import _map_exception
+
+    for before in (urllib.error.URLError(TimeoutError("timed out")), urllib.error.URLError(ConnectionRefusedError())):
+        mapped = _map_exception(before)
+        assert isinstance(mapped, TransientError) and not isinstance(mapped, OutcomeUnknown)
+    for after in (TimeoutError("read timed out"), ConnectionResetError(), http.client.RemoteDisconnected("gone")):
+        assert isinstance(_map_exception(after), OutcomeUnknown)
