@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import random
-import tempfile
 import threading
 import time
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -22,7 +20,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from signalsloop import metrics
-from signalsloop.stack import Stack
+from signalsloop.stack import Stack, throwaway_stack
 
 SUBJECTS = ["dark mode", "CSV export", "Google login", "mobile app speed", "calendar sync", "recurring tasks",
             "Slack integration", "offline mode", "file attachments", "keyboard shortcuts"]
@@ -105,21 +103,11 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
 
 
 def main(args: Any) -> int:
-    from shared.settings import load_settings
-    from signalsloop.db import stop_embedded
-
-    with tempfile.TemporaryDirectory(prefix="signalsloop-bench-") as tmp:
-        stack = Stack(database_url=load_settings().database_url, data_dir=Path(tmp) / "pg",
-                      log_dir=Path(tmp) / "logs", sweep_interval=0.5)
-        stack.start()
-        try:
-            _warm_up(stack)
-            steady = run(stack, args.events, rate=args.rate)
-            burst = run(stack, args.events)
-            result = combine(steady, burst, args.rate)
-        finally:
-            stack.stop()
-            stop_embedded()
+    with throwaway_stack("signalsloop-bench-", sweep_interval=0.5) as stack:
+        _warm_up(stack)
+        steady = run(stack, args.events, rate=args.rate)
+        burst = run(stack, args.events)
+        result = combine(steady, burst, args.rate)
     print(json.dumps(result))
     return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
 

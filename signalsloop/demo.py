@@ -5,10 +5,8 @@ the shipped Tidewater scenario, with a progress bar and a readable summary
 from __future__ import annotations
 
 import json
-import tempfile
 import time
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -19,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from signalsloop import metrics, scenario
-from signalsloop.stack import Stack
+from signalsloop.stack import Stack, throwaway_stack
 
 Conn = psycopg.Connection[dict[str, Any]]
 
@@ -118,42 +116,23 @@ def chain_to_spec(conn: Conn, since: datetime) -> list[dict[str, Any]]:
     return list(reversed(path))
 
 
-def render(console: Console, s: dict[str, Any]) -> None:
+def main(args: Any) -> int:
     from signalsloop.demo_view import render_summary
 
-    render_summary(console, s)
-
-
-def main(args: Any) -> int:
-    console = Console(stderr=bool(getattr(args, "json", False)))
-    with tempfile.TemporaryDirectory(prefix="signalsloop-demo-") as tmp:
-        from shared.settings import load_settings
-
-        stack = Stack(database_url=load_settings().database_url, data_dir=Path(tmp) / "pg",
-                      log_dir=Path(tmp) / "logs")
-        with console.status("starting PostgreSQL, the agent functions and the relay..."):
-            stack.start()
-        try:
-            columns = (TextColumn("agents working"), BarColumn(), MofNCompleteColumn(), TextColumn("deliveries"),
-                       TimeElapsedColumn())
-            with Progress(*columns, console=console, transient=True) as progress:
-                progress.add_task("deliveries", total=None)
-                since = run_scenario(stack, progress)
-            assert stack.database_url
-            with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
-                result = summary(conn, since)
-        finally:
-            stack.stop()
-            _stop_embedded()
-    if getattr(args, "json", False):
+    as_json = bool(getattr(args, "json", False))
+    console = Console(stderr=as_json)
+    console.print("starting PostgreSQL, the agent functions and the relay...")
+    with throwaway_stack("signalsloop-demo-") as stack:
+        columns = (TextColumn("agents working"), BarColumn(), MofNCompleteColumn(), TextColumn("deliveries"),
+                   TimeElapsedColumn())
+        with Progress(*columns, console=console, transient=True) as progress:
+            progress.add_task("deliveries", total=None)
+            since = run_scenario(stack, progress)
+        assert stack.database_url
+        with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
+            result = summary(conn, since)
+    if as_json:
         print(json.dumps(result, default=str))
     else:
-        render(console, result)
-    statuses = result["deliveries_by_status"]
-    return 0 if set(statuses) == {"succeeded"} else 1
-
-
-def _stop_embedded() -> None:
-    from signalsloop.db import stop_embedded
-
-    stop_embedded()
+        render_summary(console, result)
+    return 0 if set(result["deliveries_by_status"]) == {"succeeded"} else 1

@@ -15,8 +15,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,6 +219,23 @@ class Stack:
                 if open_ == 0 or time.monotonic() > deadline:
                     return counts
                 time.sleep(0.1)
+
+
+@contextmanager
+def throwaway_stack(prefix: str, **options: Any) -> Iterator[Stack]:
+    """A started stack on ``DATABASE_URL``, or on an embedded PostgreSQL in a
+    temporary folder; everything stopped and the folder removed afterwards."""
+    from shared.settings import load_settings
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        stack = Stack(database_url=load_settings().database_url, data_dir=Path(tmp) / "pg",
+                      log_dir=Path(tmp) / "logs", **options)
+        try:
+            stack.start()
+            yield stack
+        finally:
+            stack.stop()
+            stop_embedded()
 
 
 def masked(url: str) -> str:

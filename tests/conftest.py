@@ -57,3 +57,12 @@ def db(db_url: str) -> Iterator[psycopg.Connection]:
 @pytest.fixture
 def seed(db: psycopg.Connection) -> Seed:
     return Seed(db)
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep fake-server tests on loopback: slack-sdk and httpx honour proxy
+    variables even for 127.0.0.1, and OPENAI_BASE_URL would redirect the SDK."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy",
+                 "OPENAI_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)

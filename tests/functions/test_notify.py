@@ -182,9 +182,7 @@ ANGRY = ("Export is completely broken", "Terrible. It crashes every time and I l
 
 
 @pytest.fixture
-def slack(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSlackServer]:
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)  # slack-sdk would proxy even 127.0.0.1
+def slack(no_proxy: None) -> Iterator[FakeSlackServer]:
     with FakeSlackServer() as fake:
         yield fake
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 
@@ -21,7 +21,7 @@ def store(db_url: str) -> Iterator[PostgresStore]:
     s.close()
 
 
-def cause(project, depth: int = 0, correlation=None) -> DomainEvent:  # type: ignore[no-untyped-def]
+def cause(project: UUID, depth: int = 0, correlation: UUID | None = None) -> DomainEvent:
     return DomainEvent(id=uuid4(), type="feedback.created", aggregate_type="feedback", aggregate_id=uuid4(),
                        metadata=EventMetadata(project_id=project, depth=depth, correlation_id=correlation))
 

@@ -19,13 +19,6 @@ from shared.settings import Settings
 from tests.fakes.slack_server import POST_MESSAGE_PATH, WEBHOOK_PATH, FakeSlackServer
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
-    """slack-sdk honours proxy variables even for 127.0.0.1; keep the tests on loopback."""
-    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
-        monkeypatch.delenv(name, raising=False)
-
-
 @pytest.fixture
 def slack() -> Iterator[FakeSlackServer]:
     with FakeSlackServer() as fake:
