@@ -30,18 +30,18 @@ bench: $(STAMP)
 	@$(BIN)/signalsloop bench
 
 bench-quality: $(STAMP)
-	@$(BIN)/python -m signalsloop.bench_quality
+	@$(BIN)/python -m signalsloop.benchmarks.quality
 
 lint: $(STAMP)
 	$(BIN)/ruff check shared signalsloop functions tests
 	$(BIN)/mypy shared signalsloop functions
 
 package: $(STAMP)
-	$(BIN)/python -m signalsloop.package $(AGENTS)
+	$(BIN)/python -m signalsloop.release.package $(AGENTS)
 
 deploy: $(STAMP)
 	@test -n "$(AGENT)" || { echo "usage: make deploy AGENT=<name> [REGION=europe-west1] [PROJECT=<id>] [DRY_RUN=1]"; exit 2; }
-	$(BIN)/python -m signalsloop.deploy $(AGENT) --rebuild $(if $(REGION),--region $(REGION)) $(if $(PROJECT),--project $(PROJECT)) $(if $(DRY_RUN),--dry-run)
+	$(BIN)/python -m signalsloop.release.deploy $(AGENT) --rebuild $(if $(REGION),--region $(REGION)) $(if $(PROJECT),--project $(PROJECT)) $(if $(DRY_RUN),--dry-run)
 
 clean:
 	rm -rf $(VENV) build .signalsloop

@@ -1,6 +1,6 @@
 """``signalsloop``: the operator's command line.
 
-Queries live in :mod:`signalsloop.ops_events` and :mod:`signalsloop.ops_agents`
+Queries live in :mod:`signalsloop.operations.events` and :mod:`signalsloop.operations.agents`
 (plain data, tested without a terminal); this module parses arguments and
 formats. Heavy modules are imported inside the handlers so ``--help`` is fast.
 Every :class:`~shared.errors.SignalsLoopError` ends as one red ``error:`` line
@@ -26,6 +26,10 @@ from signalsloop.cli_view import add_event, event_line, health_table
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR = 0, 1, 2
 Handler = Callable[[argparse.Namespace], int]
+
+# Command groups kept in their own modules, each with ``register(subparsers)``.
+# Such a module imports its heavy dependencies inside its handlers.
+COMMAND_MODULES: tuple[str, ...] = ()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     agents.set_defaults(handler=cmd_agents)
 
     _add_stack_commands(sub)
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
     return parser
 
 
@@ -136,22 +142,22 @@ def _add_stack_commands(sub: Any) -> None:
     relay.add_argument("--sweep-interval", type=float, default=1.0)
     relay.add_argument("--concurrency", type=int, default=None,
                        help="in-flight requests per agent (default: agents.max_concurrency)")
-    relay.set_defaults(handler=_delegate("signalsloop.relay", "main"))
+    relay.set_defaults(handler=_delegate("signalsloop.local.relay", "main"))
     dev = sub.add_parser("dev", help="the whole stack on this machine")
     dev.add_argument("--base-port", type=int, default=8081)
     dev.add_argument("--listen", default="127.0.0.1", help="address the functions listen on")
     dev.add_argument("--advertise-host", default=None,
                      help="host name registered in agents.endpoint_url (e.g. host.docker.internal for pg_net "
                           "in a local Supabase); defaults to --listen")
-    dev.set_defaults(handler=_delegate("signalsloop.stack", "main_dev"))
+    dev.set_defaults(handler=_delegate("signalsloop.local.stack", "main_dev"))
     demo = sub.add_parser("demo", help="feedback in, agents react, show the chain")
     demo.add_argument("--json", action="store_true")
-    demo.set_defaults(handler=_delegate("signalsloop.demo", "main"))
+    demo.set_defaults(handler=_delegate("signalsloop.local.demo", "main"))
     bench = sub.add_parser("bench", help="throughput and latency of the backbone")
     bench.add_argument("--events", type=int, default=300)
     bench.add_argument("--rate", type=float, default=10.0, help="feedback posts per second in the steady phase")
     bench.add_argument("--json", action="store_true")
-    bench.set_defaults(handler=_delegate("signalsloop.bench", "main"))
+    bench.set_defaults(handler=_delegate("signalsloop.benchmarks.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
     analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))
     analyze.add_argument("--top", type=int, default=5, help="neighbours / themes to report (default 5)")
@@ -206,8 +212,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_tail(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
-    from signalsloop.ops import parse_time, parse_uuid
-    from signalsloop.ops_events import EventFilter, EventTail
+    from signalsloop.operations.events import EventFilter, EventTail
+    from signalsloop.operations.query import parse_time, parse_uuid
 
     flt = EventFilter(types=tuple(args.type or ()),
                       project=parse_uuid(args.project, "project id") if args.project else None,
@@ -239,7 +245,7 @@ def _print_events(out: Console, rows: Sequence[dict[str, Any]]) -> int:
 def cmd_publish(args: argparse.Namespace) -> int:
     from shared.postgres_store import PostgresStore
     from signalsloop.db import connect
-    from signalsloop.ops_events import build_root_event, publish_event
+    from signalsloop.operations.events import build_root_event, publish_event
 
     event = build_root_event(args.type, args.project, args.payload, aggregate_type=args.aggregate_type,
                              aggregate_id=args.aggregate_id, force=args.force)
@@ -256,7 +262,7 @@ def cmd_publish(args: argparse.Namespace) -> int:
 
 def cmd_chain(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
-    from signalsloop.ops_events import chain, nest
+    from signalsloop.operations.events import chain, nest
 
     with connect(database_url()) as conn:
         events = chain(conn, args.correlation_id)
@@ -272,8 +278,8 @@ def cmd_chain(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
-    from signalsloop.ops import parse_time, parse_uuid
-    from signalsloop.ops_events import ReplayRequest, replay
+    from signalsloop.operations.events import ReplayRequest, replay
+    from signalsloop.operations.query import parse_time, parse_uuid
 
     req = ReplayRequest(
         event=parse_uuid(args.event, "event id") if args.event else None, dead=args.dead, agent=args.agent,
@@ -287,8 +293,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
-    from signalsloop.ops import parse_duration
-    from signalsloop.ops_agents import agent_health
+    from signalsloop.operations.agents import agent_health
+    from signalsloop.operations.query import parse_duration
 
     since = parse_duration(args.since) if args.since else None
     with connect(database_url()) as conn:
@@ -303,7 +309,7 @@ def cmd_agents(args: argparse.Namespace) -> int:
 def cmd_analyze(args: argparse.Namespace) -> int:
     from shared.analyzers import build_analyzer
     from shared.settings import load_settings
-    from signalsloop.analyze import run_analyze
+    from signalsloop.operations.analyze import run_analyze
 
     analyzer = build_analyzer(load_settings())
     return run_analyze(args.kind, analyzer, sys.stdin, sys.stdout, sys.stderr, top=args.top)

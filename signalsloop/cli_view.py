@@ -16,7 +16,7 @@ _TYPE_STYLES = {"feedback": "bright_blue", "sentiment": "magenta", "theme": "yel
 
 def event_line(row: dict[str, Any]) -> Text:
     """time  type  project  aggregate  depth  producer  payload  id."""
-    from signalsloop.ops import short
+    from signalsloop.operations.query import short
 
     prefix = row["type"].split(".", 1)[0]
     payload = json.dumps(row["payload"], ensure_ascii=False, default=str)

@@ -19,7 +19,7 @@ a fixed random half of the public TweetEval sentiment validation split (1,000
 tweets; permutation of ``numpy.random.default_rng(0)``), and scored on the
 other half. Macro-F1 on the held-out half: 0.581 (this scorer) vs 0.557 for
 the previous VADER + cues scorer under the same protocol; on all 2,000 tweets
-0.602, accuracy 0.621 (was 0.586 / 0.594; see ``signalsloop.bench_quality``).
+0.602, accuracy 0.621 (was 0.586 / 0.594; see ``signalsloop.benchmarks.quality``).
 The halves differ (the tuning half scores ~0.04 higher), so expect about
 0.58-0.60 on unseen tweets. VADER alone scores 0.56 with its default +-0.05
 thresholds. On app reviews the ROC-AUC of the score for 1-2 vs 4-5 stars is

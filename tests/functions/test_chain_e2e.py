@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg.rows import dict_row
 
-from signalsloop.stack import Stack
+from signalsloop.local.stack import Stack
 from tests.conftest import url_for
 from tests.fakes.slack_server import FakeSlackServer
 

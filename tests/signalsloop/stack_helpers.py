@@ -26,8 +26,8 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from signalsloop.bench import DUPLICATED_SQL, LOST_SQL
-from signalsloop.stack import Stack
+from signalsloop.benchmarks.bench import DUPLICATED_SQL, LOST_SQL
+from signalsloop.local.stack import Stack
 from tests.conftest import TEMPLATE, url_for
 from tests.fakes import Canned, FakeHTTPServer, RecordedRequest
 from tests.fakes.openai_server import CHAT_PATH, FakeOpenAIServer, chat_completion

@@ -154,9 +154,9 @@ def test_placeholders_dispatch_to_their_modules(monkeypatch: pytest.MonkeyPatch,
         seen.append(args)
         return 0
 
-    fake = types.ModuleType("signalsloop.bench")
+    fake = types.ModuleType("signalsloop.benchmarks.bench")
     fake.main = bench_main  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "signalsloop.bench", fake)
+    monkeypatch.setitem(sys.modules, "signalsloop.benchmarks.bench", fake)
     assert main(["bench", "--events", "12", "--json"]) == 0
     assert seen[0].events == 12 and seen[0].json is True
     assert main(["--help"]) == 0

@@ -19,8 +19,8 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg.types.json import Jsonb
 
-from signalsloop import metrics
-from signalsloop.stack import Stack, throwaway_stack
+from signalsloop.local.stack import Stack, throwaway_stack
+from signalsloop.operations import metrics
 
 SUBJECTS = ["dark mode", "CSV export", "Google login", "mobile app speed", "calendar sync", "recurring tasks",
             "Slack integration", "offline mode", "file attachments", "keyboard shortcuts"]

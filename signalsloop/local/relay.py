@@ -23,7 +23,7 @@ from psycopg.rows import dict_row
 
 from shared.events import WebhookPayload
 
-log = logging.getLogger("signalsloop.relay")
+log = logging.getLogger("signalsloop.local.relay")
 CHANNEL = "signalsloop_doorbell"
 
 

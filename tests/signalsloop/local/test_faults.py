@@ -22,7 +22,7 @@ import pytest
 
 from shared.events import WebhookPayload
 from signalsloop import db
-from signalsloop.stack import Stack
+from signalsloop.local.stack import Stack
 from tests.fakes.openai_server import CHAT_PATH
 from tests.fakes.slack_server import FakeSlackServer
 from tests.signalsloop import stack_helpers as h

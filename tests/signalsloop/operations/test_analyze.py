@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from shared.analyzers.offline import OfflineAnalyzer
-from signalsloop import analyze
-from signalsloop.analyze import run_analyze
+from signalsloop.operations import analyze
+from signalsloop.operations.analyze import run_analyze
 
 
 @pytest.fixture(scope="module")

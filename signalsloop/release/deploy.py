@@ -1,6 +1,6 @@
 """Deploy one agent as a Cloud Run function (2nd gen) and register its URL.
 
-``python -m signalsloop.deploy AGENT [--region europe-west1] [--project P] [--dry-run]``
+``python -m signalsloop.release.deploy AGENT [--region europe-west1] [--project P] [--dry-run]``
 (``make deploy AGENT=<name>``): builds ``build/functions/<agent>`` if it is
 missing, runs ``gcloud functions deploy``, reads the function's URL back and
 records it in ``public.agents.endpoint_url`` so the doorbell rings it.
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from shared.errors import ConfigurationError, SignalsLoopError
 from shared.settings import Settings
-from signalsloop import package
+from signalsloop.release import package
 
 DEFAULT_REGION = "europe-west1"
 RUNTIME = "python311"
@@ -212,7 +212,7 @@ def deploy(args: argparse.Namespace) -> int:
 
 def print_plan(args: argparse.Namespace, source: Path, cmd: list[str], describe: list[str]) -> int:
     if args.rebuild or not (source / "main.py").exists():
-        print(shell([sys.executable, "-m", "signalsloop.package", "--out", str(args.out), args.agent]))
+        print(shell([sys.executable, "-m", "signalsloop.release.package", "--out", str(args.out), args.agent]))
     print(shell(cmd))
     print(shell(describe))
     if not args.no_register:
@@ -221,7 +221,7 @@ def print_plan(args: argparse.Namespace, source: Path, cmd: list[str], describe:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m signalsloop.deploy",
+    parser = argparse.ArgumentParser(prog="python -m signalsloop.release.deploy",
                                      description="Deploy one agent to Cloud Run functions and register its URL.")
     parser.add_argument("agent", metavar="AGENT")
     parser.add_argument("--region", default=DEFAULT_REGION)

@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from signalsloop.ops import query
+from signalsloop.operations.query import query
 
 STATUSES = ("succeeded", "failed", "dead", "pending", "running", "parked", "blocked")
 

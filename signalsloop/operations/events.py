@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from shared.errors import BadRequest, NotFound
 from shared.events import ALL_EVENT_TYPES, DomainEvent, EventMetadata
 from shared.store import Store
-from signalsloop.ops import parse_uuid, query
+from signalsloop.operations.query import parse_uuid, query
 
 EVENT_COLUMNS = """
   e.id, e.type, e.aggregate_type, e.aggregate_id, e.payload, e.version, e.created_at,

@@ -16,8 +16,9 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from signalsloop import metrics, scenario
-from signalsloop.stack import Stack, throwaway_stack
+from signalsloop.local import scenario
+from signalsloop.local.stack import Stack, throwaway_stack
+from signalsloop.operations import metrics
 
 Conn = psycopg.Connection[dict[str, Any]]
 
@@ -117,7 +118,7 @@ def chain_to_spec(conn: Conn, since: datetime) -> list[dict[str, Any]]:
 
 
 def main(args: Any) -> int:
-    from signalsloop.demo_view import render_summary
+    from signalsloop.local.demo_view import render_summary
 
     as_json = bool(getattr(args, "json", False))
     console = Console(stderr=as_json)

@@ -27,7 +27,8 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 from shared.errors import ConfigurationError
-from signalsloop import ROOT, deploy, package
+from signalsloop import ROOT
+from signalsloop.release import deploy, package
 
 SECRET = "package-test-secret"
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[a-z0-9,_-]+\])?==[^\s=]+$")
@@ -224,7 +225,7 @@ def test_deploy_dry_run_prints_the_gcloud_commands(clean_env: pytest.MonkeyPatch
     out = tmp_path / "functions"
     assert deploy.main(["sentiment", "--dry-run", "--project", "p1", "--out", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert "signalsloop.package" in lines[0]  # not built yet: the plan builds first
+    assert "signalsloop.release.package" in lines[0]  # not built yet: the plan builds first
     command = next(line for line in lines if line.startswith("gcloud functions deploy"))
     for flag in ("signalsloop-sentiment", "--gen2", "--runtime=python311", "--trigger-http", "--entry-point=handle",
                  "--allow-unauthenticated", "--region=europe-west1", "--project=p1", f"--source={out / 'sentiment'}",

@@ -30,9 +30,9 @@ import psycopg
 from shared.errors import ConfigurationError
 from signalsloop import ROOT
 from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded, stop_embedded
-from signalsloop.relay import Relay
+from signalsloop.local.relay import Relay
 
-log = logging.getLogger("signalsloop.stack")
+log = logging.getLogger("signalsloop.local.stack")
 FUNCTIONS_DIR = ROOT / "functions"
 
 

@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from signalsloop import bench_quality
-from signalsloop.bench_quality import macro_f1, rankdata, roc_auc, spearman
+from signalsloop.benchmarks import quality as bench_quality
+from signalsloop.benchmarks.quality import macro_f1, rankdata, roc_auc, spearman
 
 
 def test_rankdata_averages_ties() -> None:

@@ -1,5 +1,5 @@
-"""Helpers shared by the operator queries (:mod:`signalsloop.ops_events`,
-:mod:`signalsloop.ops_agents`): running SQL with the backbone's error
+"""Helpers shared by the operator queries (:mod:`signalsloop.operations.events`,
+:mod:`signalsloop.operations.agents`): running SQL with the backbone's error
 taxonomy, and parsing what an operator types (ids, durations, times).
 
 Every function here returns plain data or raises a

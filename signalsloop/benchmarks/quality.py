@@ -1,6 +1,6 @@
 """Quality and cost of the offline analyzer on public labeled data.
 
-``python -m signalsloop.bench_quality`` prints one JSON object:
+``python -m signalsloop.benchmarks.quality`` prints one JSON object:
 
 - sentiment: 3-class macro-F1 and accuracy on TweetEval sentiment validation;
 - similarity: Spearman of cosine vs the STS-B dev score, and precision/recall
@@ -30,9 +30,9 @@ import numpy as np
 
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD, DEFAULT_THEME_THRESHOLD, unit_rows
-from signalsloop.analyze import group_themes
+from signalsloop.operations.analyze import group_themes
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FOLDERS = ("sentiment-tweeteval-val", "similarity-stsb-dev", "reviews-clap-categories")
 LABELS = ("negative", "neutral", "positive")
 

@@ -1,6 +1,6 @@
 """Build one self-contained, deployable folder per agent function.
 
-``python -m signalsloop.package [--out build/functions] [AGENT ...]`` (``make package``)
+``python -m signalsloop.release.package [--out build/functions] [AGENT ...]`` (``make package``)
 writes ``<out>/<agent>/`` holding ``main.py``, the agent's own package under
 ``functions/<agent>/``, the vendored ``shared/`` library, a ``requirements.txt``
 pinned to the exact versions installed here (transitive dependencies included),
@@ -177,7 +177,7 @@ def resolve(direct: Sequence[Requirement], env: dict[str, str] | None = None) ->
 
 def pinned_requirements(agent: str, resolution: Resolution) -> str:
     header = [
-        f"# Pinned by `python -m signalsloop.package` from functions/{agent}/requirements.txt",
+        f"# Pinned by `python -m signalsloop.release.package` from functions/{agent}/requirements.txt",
         "# with the versions installed where the tests ran (transitive dependencies included).",
         "# Do not edit: change the direct requirements and rebuild.",
     ]
@@ -189,7 +189,7 @@ def pinned_requirements(agent: str, resolution: Resolution) -> str:
 
 def deploy_text(agent: str) -> str:
     """DEPLOY.txt: the exact gcloud command for this folder, and why it is public."""
-    from signalsloop.deploy import DEFAULT_REGION, describe_command, gcloud_deploy_command, shell
+    from signalsloop.release.deploy import DEFAULT_REGION, describe_command, gcloud_deploy_command, shell
 
     deploy = gcloud_deploy_command(agent, Path("."), region=DEFAULT_REGION, project=None,
                                    supabase_url="https://<project-ref>.supabase.co")
@@ -262,7 +262,7 @@ def build(agent: str, out: Path = DEFAULT_OUT) -> tuple[Path, Resolution]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m signalsloop.package",
+    parser = argparse.ArgumentParser(prog="python -m signalsloop.release.package",
                                      description="Build self-contained Cloud Run function folders, one per agent.")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output root (default: build/functions)")
     parser.add_argument("agents", nargs="*", metavar="AGENT", help="agents to build (default: all)")

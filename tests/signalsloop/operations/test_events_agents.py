@@ -15,9 +15,8 @@ from shared.errors import BadRequest, NotFound
 from shared.events import DomainEvent, EventMetadata
 from shared.postgres_store import PostgresStore
 from shared.publish import follow_on
-from signalsloop.ops import parse_duration, parse_time, parse_uuid
-from signalsloop.ops_agents import agent_health
-from signalsloop.ops_events import (
+from signalsloop.operations.agents import agent_health
+from signalsloop.operations.events import (
     EventFilter,
     EventTail,
     ReplayRequest,
@@ -27,6 +26,7 @@ from signalsloop.ops_events import (
     publish_event,
     replay,
 )
+from signalsloop.operations.query import parse_duration, parse_time, parse_uuid
 from tests.helpers import Seed
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from signalsloop.stack import Stack
+from signalsloop.local.stack import Stack
 from tests.fakes.slack_server import FakeSlackServer
 from tests.signalsloop import stack_helpers as h
 

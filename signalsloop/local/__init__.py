@@ -1,0 +1,1 @@
+"""The local runtime: embedded PostgreSQL stack, relay, demo."""

@@ -1,0 +1,1 @@
+"""Operator queries: events, replay, agent health, metrics and offline analysis."""

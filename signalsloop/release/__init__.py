@@ -1,0 +1,1 @@
+"""Packaging and deploying functions to Cloud Run."""
