@@ -110,8 +110,8 @@ class Relay:
                     next_sweep = time.monotonic() + self.sweep_interval
 
     def _sweep(self, query: psycopg.Connection[dict[str, Any]]) -> None:
-        row = query.execute("select public.sweep_deliveries(%s) as n", (self.batch * 5,)).fetchone()
-        self.stats.swept += int(row["n"]) if row else 0
+        row = query.execute("select public.run_periodic(%s) as r", (self.batch * 5,)).fetchone()
+        self.stats.swept += int(row["r"].get("rung", 0)) if row else 0
 
     def _dispatch(self, query: psycopg.Connection[dict[str, Any]], ring: Ring) -> None:
         """POST one ring on its agent's pool (bounded per agent)."""
