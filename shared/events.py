@@ -43,6 +43,7 @@ class EventType:
     ROADMAP_UPDATED: Final = "roadmap.updated"
     ROADMAP_STALLED: Final = "roadmap.stalled"
     NOTIFICATION_SENT: Final = "notification.sent"
+    AGENT_ROLLOUT_CHANGED: Final = "agent.rollout_changed"
 
 
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(

@@ -28,7 +28,7 @@ from uuid import UUID
 import flask
 from pydantic import ValidationError
 
-from shared.agent import Agent, Deps
+from shared.agent import Agent, Decision, Deps
 from shared.errors import (
     BadRequest,
     ConfigurationError,
@@ -44,7 +44,7 @@ from shared.errors import (
 from shared.events import DomainEvent, WebhookPayload
 from shared.outbox import deliver_messages
 from shared.settings import Settings, load_settings
-from shared.store import Claim
+from shared.store import Claim, jsonable
 
 log = logging.getLogger("signalsloop.runtime")
 
@@ -163,7 +163,7 @@ class Runtime:
         if claim.claimed:
             result, status = self.process(claim)
             body.update(result)
-        if claim.outcome != "paused" and status == 200:
+        if claim.outcome != "off" and status == 200:
             body["drained"] = self.drain(claim, started)
         return body, status
 
@@ -200,6 +200,8 @@ class Runtime:
     def run(self, event: DomainEvent, claim: Claim) -> dict[str, Any]:
         context = self.agent.load(event, self.deps)
         decision = self.agent.decide(event, context)
+        if claim.shadow:
+            return self.record_shadow(decision, claim)
         events = list(decision.events)
         if decision.messages:
             outcomes = deliver_messages(decision.messages, self.deps, event)
@@ -210,6 +212,13 @@ class Runtime:
         status = "succeeded" if done.completed else "stale"
         return {"status": status, "written": done.written, "published": done.published,
                 "attempt": claim.attempt, "summary": dict(decision.summary)}
+
+    def record_shadow(self, decision: Decision, claim: Claim) -> dict[str, Any]:
+        """A shadow run's end: what it would write, publish and send, stored
+        beside the live path for comparison; no effect of any kind."""
+        done = self.deps.store.complete_shadow(claim, shadow_record(decision), decision_model(decision))
+        return {"status": "succeeded" if done.completed else "stale", "shadow": True, "written": 0,
+                "published": 0, "attempt": claim.attempt, "summary": dict(decision.summary)}
 
     def record_failure(self, claim: Claim, exc: BaseException) -> dict[str, Any]:
         retriable = is_retriable(exc)
@@ -226,6 +235,18 @@ class Runtime:
             status, message = "failed_unrecorded", f"{message}; recording failed: {store_exc.message}"
         body = exc.to_json() if isinstance(exc, SignalsLoopError) else {"error": "internal_error", "message": message}
         return {"status": status, **body}
+
+
+def shadow_record(decision: Decision) -> dict[str, Any]:
+    return {"writes": [w.to_json() for w in decision.writes],
+            "events": [e.to_record() for e in decision.events],
+            "messages": [m.model_dump(mode="json") for m in decision.messages],
+            "summary": jsonable(dict(decision.summary))}
+
+
+def decision_model(decision: Decision) -> str | None:
+    """The model named in the decision's result rows (each result records one)."""
+    return next((str(row["model"]) for w in decision.writes for row in w.rows if row.get("model")), None)
 
 
 def respond(status: int, body: dict[str, Any]) -> flask.Response:

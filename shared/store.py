@@ -15,7 +15,7 @@ from uuid import UUID
 
 from shared.events import DomainEvent
 
-ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "paused",
+ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "off",
                        "unknown_event", "not_subscribed"]
 
 
@@ -33,6 +33,8 @@ class Claim:
     project_id: UUID | None = None
     serialize_by_project: bool = False
     drain_budget_ms: int = 0
+    # A shadow run decides and records what it would do; it has no effects.
+    shadow: bool = False
 
     @property
     def claimed(self) -> bool:
@@ -93,6 +95,10 @@ class Store(Protocol):
     def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None,
              infrastructure: bool | None = None) -> FailureRecord: ...
 
+    def complete_shadow(self, claim: Claim, decision: Mapping[str, Any], model: str | None) -> Completion:
+        """Record a shadow run's decision; nothing is written or published."""
+        ...
+
     def publish(self, events: Sequence[DomainEvent]) -> int: ...
 
     def rpc(self, function: str, params: Mapping[str, Any]) -> Any:
@@ -141,6 +147,7 @@ def claim_from_row(row: Mapping[str, Any] | None) -> Claim:
         project_id=UUID(str(project)) if project else None,
         serialize_by_project=bool(row.get("serialize_by_project")),
         drain_budget_ms=int(row.get("drain_budget_ms") or 0),
+        shadow=bool(row.get("shadow")),
     )
 
 
@@ -171,6 +178,11 @@ class LedgerCalls:
         })
         return Completion(result["completed"], result.get("written", 0), result.get("published", 0),
                           result.get("reason"))
+
+    def complete_shadow(self, claim: Claim, decision: Mapping[str, Any], model: str | None) -> Completion:
+        result = self.rpc("complete_shadow", {"p_delivery_id": claim.delivery_id, "p_claim_token": claim.claim_token,
+                                              "p_decision": dict(decision), "p_model": model})
+        return Completion(result["completed"], 0, 0, result.get("reason"))
 
     def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None,
              infrastructure: bool | None = None) -> FailureRecord:

@@ -59,7 +59,7 @@ def health_table(rows: Sequence[dict[str, Any]]) -> Table:
                  "success", "p50 ms", "p95 ms", "oldest pending", "ring errors", "circuit"):
         table.add_column(name, justify="left" if name in ("agent", "state", "circuit") else "right")
     for r in rows:
-        state = ("on" if r["enabled"] else "off") + ("" if r["mode"] == "active" else f" ({r['mode']})")
+        state = ("on" if r["enabled"] else "off") + _mode(r)
         circuit = r["circuit_state"] + (f" ({r['consecutive_failures']} fails)" if r["consecutive_failures"] else "")
         table.add_row(
             r["agent"], state, str(r["total"]), str(r["succeeded"]), str(r["failed"]),
@@ -71,6 +71,12 @@ def health_table(rows: Sequence[dict[str, Any]]) -> Table:
             _ring_errors(r),
             Text(circuit, style="green" if r["circuit_state"] == "closed" else "bold red"))
     return table
+
+
+def _mode(row: dict[str, Any]) -> str:
+    if row["mode"] == "live":
+        return "" if row.get("rollout_percent", 100) == 100 else f" (live {row['rollout_percent']}%)"
+    return f" ({row['mode']})"
 
 
 def _ring_errors(row: dict[str, Any]) -> Text:

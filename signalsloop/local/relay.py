@@ -146,7 +146,7 @@ class Relay:
         now = time.monotonic()
         if now - self._agents_read_at > 2.0:
             self._agents = {r["name"]: r for r in query.execute(
-                "select name, endpoint_url, timeout_ms, max_concurrency from public.agents where mode = 'active'")}
+                "select name, endpoint_url, timeout_ms, max_concurrency from public.agents where mode <> 'off'")}
             self._agents_read_at = now
         return self._agents.get(name)
 

@@ -11,7 +11,20 @@
 --   * rejected or unanswered rings are recorded on their delivery and end dead
 --     after max_ring_errors, so nothing waits silently;
 --   * circuits count only infrastructure failures, so one tenant's bad data
---     cannot open an agent's circuit for every tenant.
+--     cannot open an agent's circuit for every tenant;
+--   * an agent's mode is off, shadow or live (with a rollout percentage),
+--     decided per delivery at its claim (the gradual cutover).
+
+-- Modes: off (deliveries are recorded and wait; was 'paused'), shadow (runs
+-- decide and record what they would do in shadow_results, with no effect),
+-- live (was 'active'): the event-driven path for rollout_percent of the
+-- aggregates, chosen deterministically; the rest still run in shadow.
+alter table public.agents drop constraint agents_mode_check;
+update public.agents set mode = case mode when 'active' then 'live' else 'off' end;
+alter table public.agents
+  alter column mode set default 'live',
+  add constraint agents_mode_check check (mode in ('off', 'shadow', 'live')),
+  add column rollout_percent integer not null default 100 check (rollout_percent between 0 and 100);
 
 alter table public.backbone_config
   add column max_ring_errors integer not null default 5 check (max_ring_errors >= 1),
@@ -21,6 +34,8 @@ alter table public.backbone_config
   add column sweep_per_project integer not null default 20 check (sweep_per_project >= 1);
 
 alter table public.event_deliveries
+  -- set at each claim: true when that run was a shadow run (no effects)
+  add column shadow boolean,
   add column ring_errors integer not null default 0,
   add column last_ring_error text,
   -- pg_net's request id of the last ring, matched against net._http_response.
@@ -41,6 +56,18 @@ language sql stable set search_path = public, pg_temp as $$
   select d.status = 'pending'
       or (d.status = 'failed' and d.next_attempt_at <= now())
       or (d.status = 'running' and d.lease_until <= now())
+$$;
+
+-- Which path an aggregate takes for an agent: 0-99, stable for the pair, so
+-- raising the percentage only adds aggregates to the live path.
+create function public.rollout_bucket(p_agent text, p_aggregate_id uuid) returns integer
+language sql immutable set search_path = public, pg_temp as $$
+  select (abs(hashtextextended(p_agent || ':' || p_aggregate_id::text, 0)) % 100)::integer
+$$;
+
+create function public.runs_in_shadow(a public.agents, p_aggregate_id uuid) returns boolean
+language sql immutable set search_path = public, pg_temp as $$
+  select a.mode = 'shadow' or public.rollout_bucket(a.name, p_aggregate_id) >= a.rollout_percent
 $$;
 
 -- The part of a claim shared by a ring's claim and the drain's: final-attempt
@@ -86,6 +113,7 @@ begin
   v_lease := now() + make_interval(secs => (a.timeout_ms + c.lease_grace_ms) / 1000.0);
   update public.event_deliveries
      set status = 'running', attempts = attempts + 1, claim_token = v_token, claimed_by = p_worker,
+         shadow = public.runs_in_shadow(a, (select e.aggregate_id from public.events e where e.id = d.event_id)),
          lease_until = v_lease, ring_after = v_lease, started_at = clock_timestamp(),
          first_started_at = coalesce(first_started_at, clock_timestamp()), updated_at = now()
    where id = d.id;
@@ -100,14 +128,14 @@ $$;
 -- the time budget).
 create type public.delivery_claim as (
   outcome text, delivery_id bigint, claim_token uuid, attempt integer, max_attempts integer,
-  event jsonb, project_id uuid, serialize_by_project boolean, drain_budget_ms integer);
+  event jsonb, project_id uuid, serialize_by_project boolean, drain_budget_ms integer, shadow boolean);
 
 create function public.claim_result(p_outcome text, p_delivery_id bigint, p_token uuid, p_attempt integer,
                                     p_max integer, p_agent text) returns public.delivery_claim
 language sql stable security definer set search_path = public, pg_temp as $$
   select row(p_outcome, p_delivery_id, p_token, p_attempt, p_max,
              case when p_token is not null then to_jsonb(e) end, d.project_id, a.serialize_by_project,
-             least(c.drain_budget_ms, a.timeout_ms / 2))::public.delivery_claim
+             least(c.drain_budget_ms, a.timeout_ms / 2), coalesce(d.shadow, false))::public.delivery_claim
     from public.agents a cross join public.backbone_config c
     left join public.event_deliveries d on d.id = p_delivery_id
     left join public.events e on e.id = d.event_id
@@ -145,9 +173,9 @@ begin
     return query select * from public.claim_result('not_due', d.id, null, d.attempts, d.max_attempts, p_agent);
     return;
   end if;
-  if a.mode <> 'active' or not a.enabled then
-    -- A ring already in flight when the agent was paused: the delivery waits.
-    return query select * from public.claim_result('paused', d.id, null, d.attempts, d.max_attempts, p_agent);
+  if a.mode = 'off' or not a.enabled then
+    -- A ring already in flight when the agent was turned off: the delivery waits.
+    return query select * from public.claim_result('off', d.id, null, d.attempts, d.max_attempts, p_agent);
     return;
   end if;
   select * into t from public.take_claim(d, p_worker, true);
@@ -168,7 +196,7 @@ declare
   t record;
 begin
   select * into a from public.agents where name = p_agent;
-  if not found or a.mode <> 'active' or not a.enabled or a.circuit_state <> 'closed' then
+  if not found or a.mode = 'off' or not a.enabled or a.circuit_state <> 'closed' then
     return;  -- an open circuit lets its one trial through a ring, never a drain
   end if;
   if a.serialize_by_project then
@@ -311,7 +339,7 @@ begin
     from public.event_deliveries d
     join public.agents a on a.name = d.agent
     join public.events e on e.id = d.event_id
-    where d.id = any (p_ids) and a.mode = 'active'
+    where d.id = any (p_ids) and a.mode <> 'off'
   loop
     if v_mode in ('notify', 'both') then
       perform pg_notify('signalsloop_doorbell', json_build_object(
@@ -430,7 +458,7 @@ begin
                  row_number() over (partition by d.agent, d.project_id order by d.ring_after, d.id) as rn,
                  case when a.serialize_by_project then 1 else c.sweep_per_project end as cap
             from public.event_deliveries d
-            join public.agents a on a.name = d.agent and a.mode = 'active'
+            join public.agents a on a.name = d.agent and a.mode <> 'off'
            cross join public.backbone_config c
            where d.status in ('pending', 'running', 'failed', 'parked') and d.ring_after <= now()) s
    where s.rn <= s.cap;
@@ -453,6 +481,7 @@ $$;
 drop function if exists public.ring_next_in_project(text, uuid);
 
 revoke execute on function public.delivery_is_due(public.event_deliveries),
+  public.rollout_bucket(text, uuid), public.runs_in_shadow(public.agents, uuid),
   public.take_claim(public.event_deliveries, text, boolean),
   public.claim_result(text, bigint, uuid, integer, integer, text),
   public.claim_delivery(uuid, text, text), public.claim_next(text, text, uuid), public.ring_next(text, uuid),
@@ -460,6 +489,7 @@ revoke execute on function public.delivery_is_due(public.event_deliveries),
   public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean)
   from public, anon, authenticated;
 grant execute on function public.delivery_is_due(public.event_deliveries),
+  public.rollout_bucket(text, uuid), public.runs_in_shadow(public.agents, uuid),
   public.take_claim(public.event_deliveries, text, boolean),
   public.claim_result(text, bigint, uuid, integer, integer, text),
   public.claim_delivery(uuid, text, text), public.claim_next(text, text, uuid), public.ring_next(text, uuid),

@@ -116,7 +116,7 @@ def reset(stack: Stack) -> None:
     configure(stack.database_url, **FAST_CONFIG)
     with connect(stack.database_url) as conn:
         for fn in stack.functions.values():
-            conn.execute("update public.agents set endpoint_url = %s, timeout_ms = %s, mode = 'active', "
+            conn.execute("update public.agents set endpoint_url = %s, timeout_ms = %s, mode = 'live', "
                          "circuit_state = 'closed', consecutive_failures = 0 where name = %s",
                          (fn.url, DEFAULT_TIMEOUT_MS, fn.name))
     for fn in stack.functions.values():
