@@ -84,8 +84,8 @@ EXTENSION_ROLE = {
 def check_extensions(report: Mapping[str, Any]) -> list[Check]:
     checks = []
     preload = str(report.get("shared_preload_libraries") or "")
-    for name, ext in report["extensions"].items():
-        title = f"extension {name}"
+    for name in EXTENSION_ROLE:
+        ext, title = report["extensions"][name], f"extension {name}"
         if ext["installed"]:
             checks.append(Check(title, OK, f"{name} {ext['installed']} installed"))
         elif ext["available"]:
@@ -113,7 +113,7 @@ def check_vault(report: Mapping[str, Any]) -> Check:
                          "install supabase_vault and create the secret, or set backbone_config.doorbell = 'notify' "
                          "and run the relay")
         return Check(title, NA, f"Vault is absent (doorbell {bell}): the relay sends SIGNALSLOOP_SECRET itself")
-    fix = f"select vault.create_secret('<the functions'' SIGNALSLOOP_SECRET>', '{SECRET_NAME}');"
+    fix = f"select vault.create_secret('<the functions SIGNALSLOOP_SECRET>', '{SECRET_NAME}');"
     if not vault.get("secret_exists"):
         return Check(title, FAIL, f"no Vault secret '{SECRET_NAME}': pg_net rings without Authorization and every "
                      "function answers 401", fix)
@@ -202,7 +202,8 @@ def check_sweep(report: Mapping[str, Any]) -> Check:
     if not runs:
         return Check(title, FAIL, f"{what} is scheduled but has not run in the last {report['window_minutes']} "
                      "minutes", "check that pg_cron's cron.database_name is this database and its worker runs")
-    return Check(title, OK, f"{what}: the last {len(runs)} runs succeeded or run")
+    return Check(title, OK, f"{what}: {len(runs)} run(s) in the last {report['window_minutes']} minutes, "
+                 "none failed")
 
 
 NET_FIXES = {
