@@ -83,24 +83,32 @@ EXTENSION_ROLE = {
 
 def check_extensions(report: Mapping[str, Any]) -> list[Check]:
     checks = []
-    preload = str(report.get("shared_preload_libraries") or "")
     for name in EXTENSION_ROLE:
         ext, title = report["extensions"][name], f"extension {name}"
         if ext["installed"]:
             checks.append(Check(title, OK, f"{name} {ext['installed']} installed"))
         elif ext["available"]:
-            needs_preload = name in ("pg_net", "pg_cron") and name not in preload
-            why = f" and not in shared_preload_libraries ({preload or 'empty'})" if needs_preload else ""
-            fix = (f"add {name} to shared_preload_libraries"
-                   + (", set cron.database_name to this database" if name == "pg_cron" else "")
-                   + f", restart PostgreSQL, then `create extension {name}`"
-                   + (" and `select public.schedule_sweep()`" if name == "pg_cron" else "")
-                   if needs_preload else f"create extension {name}")
-            checks.append(Check(title, FAIL, f"{name} {ext['default_version']} is available but not created{why}; "
-                                + EXTENSION_ROLE[name].split(":")[0], fix))
+            checks.append(_not_created(name, ext, report.get("shared_preload_libraries")))
         else:
             checks.append(Check(title, NA, f"{name} is not available on this server: {EXTENSION_ROLE[name]}"))
     return checks
+
+
+def _not_created(name: str, ext: Mapping[str, Any], preload: str | None) -> Check:
+    """Installed on the server, not created here: for pg_net and pg_cron most
+    often because they are not preloaded (``preload`` is None where the role
+    may not read the setting)."""
+    message = f"{name} {ext['default_version']} is available but not created"
+    if name not in ("pg_net", "pg_cron") or (preload is not None and name in preload):
+        fix = f"create extension {name}" + ("; then select public.schedule_sweep();" if name == "pg_cron" else "")
+    else:
+        if preload is not None:
+            message += f" and not in shared_preload_libraries ({preload or 'empty'})"
+        fix = (f"add {name} to shared_preload_libraries"
+               + (", set cron.database_name to this database" if name == "pg_cron" else "")
+               + f", restart PostgreSQL, then `create extension {name}`"
+               + (" and `select public.schedule_sweep()`" if name == "pg_cron" else ""))
+    return Check(f"extension {name}", FAIL, f"{message}; " + EXTENSION_ROLE[name].split(":")[0], fix)
 
 
 def check_vault(report: Mapping[str, Any]) -> Check:

@@ -4,6 +4,9 @@
 -- DATABASE_URL (psycopg) and a Supabase project (supabase-py RPC with the
 -- service-role key), so both see exactly the same report. The cron, net and
 -- vault schemas may be absent: they are read with dynamic SQL only when there.
+-- With p_include_secret the report carries the Vault secret, so the doctor can
+-- test that each endpoint accepts it: hence service_role only (which can read
+-- everything anyway) and never anon or authenticated.
 create function public.doctor_report(
   p_window_minutes integer default 60,
   p_include_secret boolean default false,
@@ -19,10 +22,17 @@ declare
   v_cron jsonb := jsonb_build_object('present', to_regclass('cron.job') is not null);
   v_responses jsonb := jsonb_build_object('present', to_regclass('net._http_response') is not null);
   v_secret text;
+  v_preload text;
   v_count integer;
   v_part jsonb;
 begin
   select * into v_cfg from public.backbone_config;
+  begin
+    -- superuser-only to read unless pg_read_all_settings: then unknown (null)
+    v_preload := current_setting('shared_preload_libraries');
+  exception when insufficient_privilege then
+    v_preload := null;
+  end;
 
   if (v_vault ->> 'present')::boolean then
     execute 'select count(*) from vault.decrypted_secrets where name = $1' into v_count using 'signalsloop_secret';
@@ -68,7 +78,7 @@ begin
     'generated_at', now(),
     'window_minutes', p_window_minutes,
     'server_version', current_setting('server_version'),
-    'shared_preload_libraries', current_setting('shared_preload_libraries'),
+    'shared_preload_libraries', v_preload,
     'extensions', (
       select jsonb_object_agg(n.name, jsonb_build_object('available', a.default_version is not null,
                                                          'default_version', a.default_version,

@@ -13,14 +13,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import flask
+import httpx
 import psycopg
 import pytest
+import respx
 from pydantic import SecretStr
 from werkzeug.serving import make_server
 
 from shared.runtime import Runtime
 from shared.settings import Settings, load_settings
 from signalsloop.cli import main
+from signalsloop.operations.doctor import check_extensions
 from tests.fakes import Canned, FakeHTTPServer
 from tests.fakes.supabase_schemas import install_cron, install_net, install_vault, record_response, record_run
 from tests.helpers import Seed
@@ -219,3 +222,45 @@ def test_bad_arguments_and_a_database_without_the_migration(env: str, db: psycop
     db.execute("drop function public.doctor_report")
     assert main(["doctor"]) == 2
     assert "apply the migrations" in capsys.readouterr().err
+
+
+def test_a_supabase_project_is_read_over_rpc_with_the_service_role_key(
+        env: str, db: psycopg.Connection[Any], capsys: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgREST (respx) answers with what the real doctor_report() returns, so
+    both ways end in the same checks; endpoint probes still reach loopback."""
+    install_net(db)
+    install_vault(db, secret=SECRET)
+    _, direct = doctor(capsys)
+    row = db.execute("select public.doctor_report(p_window_minutes => 60, p_include_secret => true) as r").fetchone()
+    facts = json.loads(json.dumps(row["r"], default=str))  # type: ignore[index]
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("SUPABASE_SERVICE_ROLE_KEY", "service-role-key")
+    load_settings.cache_clear()
+    with respx.mock(assert_all_called=True) as api:
+        api.route(host="127.0.0.1").pass_through()
+        rpc = api.post("https://abc.supabase.co/rest/v1/rpc/doctor_report").mock(
+            return_value=httpx.Response(200, json=facts))
+        code, over_api = doctor(capsys, "--supabase-url", "https://abc.supabase.co")
+    assert code == 0 and over_api == direct
+    request = rpc.calls.last.request
+    assert request.headers["authorization"] == "Bearer service-role-key"
+    assert json.loads(request.content) == {"p_window_minutes": 60, "p_include_secret": True}
+
+
+def test_supabase_without_the_service_role_key_is_a_clear_error(env: str, capsys: Any,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SUPABASE_SERVICE_ROLE_KEY", raising=False)
+    load_settings.cache_clear()
+    assert main(["doctor", "--supabase-url", "https://abc.supabase.co"]) == 2
+    assert capsys.readouterr().err.strip() == "error: checking a Supabase project needs SUPABASE_SERVICE_ROLE_KEY"
+
+
+def test_preload_unreadable_still_points_at_shared_preload_libraries(db: psycopg.Connection[Any]) -> None:
+    """Where the role may not read shared_preload_libraries (the report has
+    null), an installed but uncreated pg_cron still gets the preload fix."""
+    facts = db.execute("select public.doctor_report() as r").fetchone()["r"]  # type: ignore[index]
+    facts["shared_preload_libraries"] = None
+    facts["extensions"]["pg_cron"] = {"available": True, "default_version": "1.6", "installed": None}
+    [cron] = [c for c in check_extensions(facts) if c.name == "extension pg_cron"]
+    assert cron.status == "fail" and cron.message.startswith("pg_cron 1.6 is available but not created; ")
+    assert cron.fix is not None and cron.fix.startswith("add pg_cron to shared_preload_libraries")
