@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from typing import Any
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, StoreError
 from signalsloop.operations.doctor import FAIL, NA, OK, Check, Probe, all_hold, run_checks
+
+if TYPE_CHECKING:
+    import httpx
 
 EXIT_OK, EXIT_FAILING = 0, 1
 MARKS = {OK: ("ok  ", "green"), FAIL: ("FAIL", "bold red"), NA: ("n/a ", "dim")}
@@ -28,6 +32,8 @@ def register(sub: Any) -> None:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    import httpx
+
     from shared.settings import load_settings
 
     if args.timeout <= 0 or args.window <= 0:
@@ -35,7 +41,8 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     settings = load_settings()
     local = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
     report, source = fetch_report(args, settings)
-    checks = run_checks(report, http_probe, local_secret=local, timeout=args.timeout)
+    with httpx.Client() as client:  # one pool for every probe
+        checks = run_checks(report, partial(http_probe, client), local_secret=local, timeout=args.timeout)
     ok = all_hold(checks)
     if args.json:
         print(json.dumps({"ok": ok, "source": source, "checks": [c.to_json() for c in checks]}, indent=2))
@@ -79,7 +86,7 @@ def _from_database(params: dict[str, Any]) -> dict[str, Any]:
         store.close()
 
 
-def http_probe(url: str, secret: str | None, timeout: float) -> Probe:
+def http_probe(client: httpx.Client, url: str, secret: str | None, timeout: float) -> Probe:
     """POST ``{}`` as pg_net would; with the secret a SignalsLoop function
     answers 400 (accepted, but no webhook body), without it 401."""
     import httpx
@@ -88,7 +95,7 @@ def http_probe(url: str, secret: str | None, timeout: float) -> Probe:
     if secret is not None:
         headers["Authorization"] = f"Bearer {secret}"
     try:
-        response = httpx.post(url, content=b"{}", headers=headers, timeout=timeout)
+        response = client.post(url, content=b"{}", headers=headers, timeout=timeout)
     except httpx.TimeoutException as exc:
         return Probe(failure="timed_out", detail=str(exc))
     except httpx.ConnectError as exc:
