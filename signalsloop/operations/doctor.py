@@ -235,7 +235,7 @@ def check_net_failures(report: Mapping[str, Any]) -> Check:
     top = failures[0]
     fix = NET_FIXES.get(top["kind"], "see net._http_response and the functions' logs")
     return Check(title, FAIL, f"failures in the last {report['window_minutes']} minutes: {kinds} "
-                 f"(latest {top['kind']}: {str(top.get('sample') or '').strip()[:120]})", fix)
+                 f"(most often {top['kind']}: {str(top.get('sample') or '').strip()[:120]})", fix)
 
 
 def check_deliveries(report: Mapping[str, Any]) -> list[Check]:
