@@ -31,6 +31,8 @@ lock:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found: install Python 3.11"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+	@if [ -f $(LOCK) ] && grep -qE '^(<<<<<<<|=======|>>>>>>>)' $(LOCK); then \
+		echo "$(LOCK) has merge conflict markers: resolving from scratch"; rm -f $(LOCK); fi
 	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --native-tls --quiet \
 		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
