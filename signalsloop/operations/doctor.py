@@ -243,7 +243,8 @@ def check_deliveries(report: Mapping[str, Any]) -> list[Check]:
     for row in report["deliveries"]:
         parts = []
         if row["stuck"]:
-            parts.append(f"{row['stuck']} stuck (rung up to {row['max_ring_count']} times)")
+            refused = f", {row['ring_errors']} rings refused or unanswered" if row.get("ring_errors") else ""
+            parts.append(f"{row['stuck']} stuck (rung up to {row['max_ring_count']} times{refused})")
         if row["dead"]:
             parts.append(f"{row['dead']} dead")
         error = f"; last error: {row['last_error']}" if row.get("last_error") else ""

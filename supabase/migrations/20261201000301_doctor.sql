@@ -106,13 +106,15 @@ begin
                count(*) filter (where d.status = 'dead') as dead,
                count(*) filter (where d.status in ('pending', 'failed', 'running')) as stuck,
                max(d.ring_count) as max_ring_count,
+               coalesce(sum(d.ring_errors) filter (where d.status in ('pending', 'failed')), 0) as ring_errors,
                min(d.created_at) as oldest_created_at,
                (array_agg(d.last_error order by d.updated_at desc) filter (where d.last_error is not null))[1]
                  as last_error
           from public.event_deliveries d
          where d.status = 'dead'
             or (d.status in ('pending', 'failed', 'running')
-                and (d.ring_count >= p_stuck_rings or d.ring_after < now() - make_interval(mins => p_stuck_minutes)))
+                and (d.ring_count >= p_stuck_rings or d.ring_errors > 0
+                     or d.ring_after < now() - make_interval(mins => p_stuck_minutes)))
          group by d.agent) s)
   );
 end
