@@ -36,6 +36,19 @@ begin
 end
 $$;
 
+-- What the project's next digest carries: queued and rate-limited
+-- notifications not yet in a digest, created before the tick.
+create function public.notifications_to_digest(p_project_id uuid, p_before timestamptz)
+returns table (dedupe_key text, importance text, text text, status text, created_at timestamptz)
+language sql stable security definer set search_path = public, pg_temp as $$
+  select n.dedupe_key, n.importance, n.text, n.status, n.created_at
+    from public.notifications n
+   where n.project_id = p_project_id and n.digest_key is null and n.status in ('queued', 'rate_limited')
+     and n.created_at < coalesce(p_before, now())
+   order by n.created_at, n.dedupe_key
+   limit 500
+$$;
+
 create table public.notification_feedback (
   id bigint generated always as identity primary key,
   notification_id uuid not null references public.notifications (id) on delete cascade,
@@ -71,7 +84,7 @@ begin
   return case when found then 'recorded' else 'repeated' end;
 end
 $$;
-revoke execute on function public.reserve_notification(jsonb),
+revoke execute on function public.reserve_notification(jsonb), public.notifications_to_digest(uuid, timestamptz),
   public.record_notification_feedback(uuid, text, text, text) from public, anon, authenticated;
-grant execute on function public.reserve_notification(jsonb),
+grant execute on function public.reserve_notification(jsonb), public.notifications_to_digest(uuid, timestamptz),
   public.record_notification_feedback(uuid, text, text, text) to service_role;
