@@ -24,6 +24,7 @@ from functions.duplicate.agent import DuplicateAgent
 from functions.notify.agent import NotifyAgent
 from functions.priority.agent import PriorityAgent
 from functions.sentiment.agent import SentimentAgent
+from functions.spec_quality.agent import SpecQualityAgent
 from functions.spec_writer.agent import SpecWriterAgent
 from functions.theme.agent import ThemeAgent
 from shared.agent import Deps
@@ -91,6 +92,7 @@ def analyzer() -> OfflineAnalyzer:
 AGENTS: dict[str, Callable[[], Any]] = {
     "sentiment": SentimentAgent, "duplicate": DuplicateAgent, "theme": ThemeAgent,
     "spec_writer": SpecWriterAgent, "notify": NotifyAgent, "priority": PriorityAgent,
+    "spec_quality": SpecQualityAgent,
 }
 
 
