@@ -20,8 +20,11 @@ if TYPE_CHECKING:
 
 def publish_tick(conn: psycopg.Connection[Any], at: datetime, project: UUID | None = None) -> int:
     """How many tick events were new (one per project, or 0 when already published)."""
+    from shared.errors import BadRequest
     from signalsloop.operations.query import query
 
+    if project is not None and not query(conn, "select 1 from public.projects where id = %s", (project,)):
+        raise BadRequest(f"unknown project {project}")
     rows = query(conn, "select public.publish_clock_tick(%s, %s) as n", (at, project))
     return int(rows[0]["n"])
 
