@@ -20,7 +20,6 @@ RANK: dict[str, int] = {"low": 0, "normal": 1, "high": 2, "urgent": 3}
 URGENT_VOTES = 10
 HIGH_PRIORITY = 70
 LOW_SPEC_QUALITY = 60
-MANY_DUPLICATES = 3
 SUFFIX = ":notify"
 
 # Activity that changes numbers but says nothing new on its own; it can still
@@ -74,7 +73,8 @@ Rule = Callable[[DomainEvent, str, Any, Mapping[str, Any]], Assessment]
 
 
 def _feedback(event: DomainEvent, title: str, label: Any, settings: Mapping[str, Any]) -> Assessment:
-    if event.type == EventType.SENTIMENT_ANALYZED and label == "negative" and float(event.payload.get("score", 0)) <= -0.6:
+    strongly = label == "negative" and float(event.payload.get("score", 0)) <= -0.6
+    if event.type == EventType.SENTIMENT_ANALYZED and strongly:
         return Assessment("normal", f"Strongly negative feedback: \"{title}\"", f"negative:{event.aggregate_id}")
     return Assessment("low", f"New feedback: \"{title}\"", f"feedback:{event.aggregate_id}")
 
@@ -86,9 +86,9 @@ def _commented(event: DomainEvent, title: str, label: Any, settings: Mapping[str
 def _duplicate(event: DomainEvent, title: str, label: Any, settings: Mapping[str, Any]) -> Assessment:
     candidates = event.payload.get("candidates") or [{}]
     best = candidates[0]
-    level: Importance = "high" if len(candidates) >= MANY_DUPLICATES else "normal"
+    # Never more than normal: twenty similar posts must not become twenty alerts.
     more = f" and {len(candidates) - 1} more" if len(candidates) > 1 else ""
-    return Assessment(level, f"\"{title}\" looks like a duplicate of \"{best.get('title', '')}\" "
+    return Assessment("normal", f"\"{title}\" looks like a duplicate of \"{best.get('title', '')}\" "
                       f"({best.get('similarity')}){more}", f"duplicate:{event.aggregate_id}")
 
 

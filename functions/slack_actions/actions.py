@@ -50,10 +50,11 @@ def verify(body: bytes, headers: Mapping[str, str], settings: Settings, now: flo
             return time.time() if now is None else now
 
     verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value(), clock=_At())
-    timestamp = headers.get("X-Slack-Request-Timestamp")
+    lower = {k.lower(): v for k, v in headers.items()}
+    timestamp = lower.get("x-slack-request-timestamp")
     if not (timestamp or "").strip().isdigit():
         raise Unauthorized("missing or malformed X-Slack-Request-Timestamp")
-    if not verifier.is_valid(body, timestamp, headers.get("X-Slack-Signature")):
+    if not verifier.is_valid(body, timestamp, lower.get("x-slack-signature")):
         raise Unauthorized("bad Slack signature, or a timestamp older than five minutes")
 
 
@@ -108,7 +109,7 @@ class SlackActions:
             return respond(405, {"error": "method_not_allowed", "message": "POST Slack interactions here"})
         try:
             body = read_body(request, self.settings.max_body_bytes)
-            verify(body, request.headers, self.settings)
+            verify(body, dict(request.headers), self.settings)
             results = [self.record(v) for v in parse_verdicts(body)]
         except SignalsLoopError as exc:
             log.warning("slack_actions rejected request: %s", exc.message)

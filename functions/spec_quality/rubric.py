@@ -122,8 +122,8 @@ def acceptance_criteria(content: Mapping[str, Any], known: Collection[UUID]) -> 
 def success_metrics(content: Mapping[str, Any], known: Collection[UUID]) -> Finding:
     metrics = _texts(content.get("success_metrics"))
     good = sum(1 for m in metrics if NUMBER.search(TIME_FRAME.sub("", m)) and TIME_FRAME.search(m))
-    return _share("success_metrics", good, len(metrics),
-                  f"{good} of {len(metrics)} metrics have a number and a time frame" if metrics else "no success metrics",
+    found = f"{good} of {len(metrics)} metrics have a number and a time frame" if metrics else "no success metrics"
+    return _share("success_metrics", good, len(metrics), found,
                   "Give each metric a target number and a time frame (\"-50% within 30 days of release\").")
 
 

@@ -18,7 +18,6 @@ import pytest
 from pydantic import SecretStr
 from slack_sdk.signature import SignatureVerifier
 
-from functions.notify import digest
 from functions.notify.agent import Context, decide, notification_id
 from functions.notify.scoring import assess
 from functions.slack_actions.actions import SlackActions
@@ -65,7 +64,7 @@ def ev(event_type: str, aggregate_type: str, aggregate_id: UUID = SPEC, **payloa
         pytest.param(ev(EventType.SPEC_QUALITY_CHECKED, "spec", title="Dark mode", score=42, version=1),
                      {"spec_quality_min": 40}, "low", "42/100", id="spec quality above the project's minimum"),
         pytest.param(ev(EventType.DUPLICATE_FOUND, "feedback", title="A", candidates=[
-            {"title": "B", "similarity": 0.9}] * 3), {}, "high", "2 more", id="many duplicates"),
+            {"title": "B", "similarity": 0.9}] * 3), {}, "normal", "2 more", id="many duplicates: still normal"),
         pytest.param(ev(EventType.SPEC_UPDATED, "spec", title="Dark mode", version=2), {}, "low", "updated",
                      id="spec edited"),
     ],

@@ -11,7 +11,6 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from pydantic import SecretStr
 
 from functions.spec_quality import openai_review, rubric
 from functions.spec_quality.agent import Context, decide
