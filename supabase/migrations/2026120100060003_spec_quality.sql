@@ -20,21 +20,31 @@ $$;
 create trigger specs_bump_version before update on public.specs
   for each row execute function public.specs_bump_version();
 
-create function public.specs_publish_updated() returns trigger
+-- spec.updated for edits and for status changes without an event of their own
+-- (approved and completed have theirs). The roadmap agent's migration may
+-- define the same function and trigger: this one replaces it, keeping its
+-- payload and adding the version.
+create or replace function public.specs_publish_updated() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
+declare
+  v_changed text[] := array_remove(array[
+    case when new.title is distinct from old.title then 'title' end,
+    case when new.content is distinct from old.content then 'content' end,
+    case when new.status is distinct from old.status and new.status not in ('approved', 'completed')
+         then 'status' end], null);
 begin
-  if new.version is distinct from old.version then
+  if cardinality(v_changed) > 0 then
     perform public.publish_root_event('spec.updated', 'spec', new.id, new.project_id, null,
-      jsonb_build_object('spec_id', new.id, 'title', new.title, 'status', new.status, 'version', new.version,
-                         'previous_version', old.version, 'theme_id', new.theme_id,
-                         'changed', to_jsonb(array_remove(array[
-                           case when new.title is distinct from old.title then 'title' end,
-                           case when new.content is distinct from old.content then 'content' end], null))),
+      jsonb_build_object('spec_id', new.id, 'title', new.title, 'status', new.status, 'theme_id', new.theme_id,
+                         'linked_url', new.linked_url, 'previous_status', old.status,
+                         'changed', to_jsonb(v_changed), 'version', new.version,
+                         'previous_version', old.version),
       'db.specs');
   end if;
   return null;
 end
 $$;
+drop trigger if exists specs_publish_updated on public.specs;
 create trigger specs_publish_updated after update on public.specs
   for each row execute function public.specs_publish_updated();
 
@@ -56,11 +66,18 @@ alter table public.spec_quality_checks enable row level security;
 create policy spec_quality_checks_read on public.spec_quality_checks for select to authenticated
   using (public.is_project_member(project_id));
 
--- As in 20261128000210_ledger.sql, plus spec_quality_checks.
-create or replace function public.agent_writable_tables() returns text[]
-language sql immutable as $$
-  select array['sentiment_analysis', 'feedback_embeddings', 'themes', 'theme_feedback',
-               'duplicates', 'priority_scores', 'notifications', 'specs', 'spec_quality_checks']
+-- Agents may write spec_quality_checks through apply_writes: added to whatever
+-- the list holds by now (other migrations extend it too), not a copy of it.
+do $$
+declare
+  v_tables text[] := public.agent_writable_tables();
+begin
+  if not ('spec_quality_checks' = any (v_tables)) then
+    v_tables := v_tables || 'spec_quality_checks'::text;
+  end if;
+  execute format('create or replace function public.agent_writable_tables() returns text[] '
+                 'language sql immutable as %L', format('select %L::text[]', v_tables));
+end
 $$;
 
 revoke execute on function public.specs_bump_version(), public.specs_publish_updated(),
