@@ -9,6 +9,7 @@ so a retry of the same tick takes the same items.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -31,14 +32,20 @@ def is_due(at: datetime, settings: Mapping[str, Any]) -> bool:
 
 
 def text_for(items: Sequence[Mapping[str, Any]], at: str) -> str:
+    """Normal and above one line each, most important first; low ones counted by kind."""
     ordered = sorted(items, key=lambda i: (ORDER.get(str(i["importance"]), 9), str(i["created_at"])))
-    lines = [f"• [{i['importance']}] {i['text']}" for i in ordered[:MAX_LINES]]
-    if len(ordered) > MAX_LINES:
-        lines.append(f"…and {len(ordered) - MAX_LINES} more")
+    listed = [i for i in ordered if i["importance"] != "low"]
+    lines = [f"• {i['text']} _({i['importance']})_" for i in listed[:MAX_LINES]]
+    if len(listed) > MAX_LINES:
+        lines.append(f"…and {len(listed) - MAX_LINES} more")
+    small = Counter(str(i.get("event_type") or "other") for i in ordered if i["importance"] == "low")
+    if small:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(small.items(), key=lambda kv: (-kv[1], kv[0])))
+        lines.append(f"Also {sum(small.values())} smaller updates: {kinds}")
     held = sum(1 for i in items if i["status"] == "rate_limited")
     note = f" ({held} held back by the rate limit)" if held else ""
-    return f":newspaper: Digest up to {at}: {len(items)} update{'s' if len(items) != 1 else ''}{note}\n" + \
-        "\n".join(lines)
+    head = f":newspaper: Digest up to {at}: {len(items)} update{'s' if len(items) != 1 else ''}{note}"
+    return "\n".join([head, *lines])
 
 
 def decide(event: DomainEvent, queued: Sequence[Mapping[str, Any]], settings: Mapping[str, Any], now: datetime,

@@ -39,9 +39,9 @@ $$;
 -- What the project's next digest carries: queued and rate-limited
 -- notifications not yet in a digest, created before the tick.
 create function public.notifications_to_digest(p_project_id uuid, p_before timestamptz)
-returns table (dedupe_key text, importance text, text text, status text, created_at timestamptz)
+returns table (dedupe_key text, importance text, text text, status text, event_type text, created_at timestamptz)
 language sql stable security definer set search_path = public, pg_temp as $$
-  select n.dedupe_key, n.importance, n.text, n.status, n.created_at
+  select n.dedupe_key, n.importance, n.text, n.status, n.event_type, n.created_at
     from public.notifications n
    where n.project_id = p_project_id and n.digest_key is null and n.status in ('queued', 'rate_limited')
      and n.created_at < coalesce(p_before, now())

@@ -124,9 +124,10 @@ def test_routing_per_importance_and_the_notification_id_on_each_message() -> Non
     assert high.id == notification_id(high.key) and urgent.id != high.id
 
 
-def queued_item(key: str, importance: str = "low", status: str = "queued", minutes: int = 5) -> dict[str, Any]:
+def queued_item(key: str, importance: str = "low", status: str = "queued", minutes: int = 5,
+                event_type: str = "feedback.created") -> dict[str, Any]:
     return {"dedupe_key": key, "importance": importance, "text": f"about {key}", "status": status,
-            "created_at": T0 - timedelta(minutes=minutes)}
+            "event_type": event_type, "created_at": T0 - timedelta(minutes=minutes)}
 
 
 def tick(at: str = "2026-01-15T12:00:00Z") -> DomainEvent:
@@ -134,16 +135,19 @@ def tick(at: str = "2026-01-15T12:00:00Z") -> DomainEvent:
 
 
 def test_the_digest_on_a_tick_sends_everything_queued_once() -> None:
-    queued = [queued_item("a"), queued_item("b", "normal", minutes=1), queued_item("c", "high", "rate_limited")]
+    queued = [queued_item("a"), queued_item("b", "normal", minutes=1), queued_item("c", "high", "rate_limited"),
+              queued_item("d", event_type="priority.calculated"), queued_item("e", event_type="priority.calculated")]
     decision = decide(tick(), ctx(queued=queued, notify_channels={"digest": "#digest"}))
     (message,) = decision.messages
     assert message.key == f"digest:{PROJECT}:2026-01-15T12:00:00Z:notify" and message.channel == "#digest"
     lines = message.text.splitlines()
-    assert "3 updates (1 held back by the rate limit)" in lines[0]
-    assert [line.split("]")[0] for line in lines[1:]] == ["• [high", "• [normal", "• [low"]
+    assert "5 updates (1 held back by the rate limit)" in lines[0]
+    assert lines[1:] == ["• about c _(high)_", "• about b _(normal)_",
+                         "Also 3 smaller updates: 2 priority.calculated, 1 feedback.created"]
     marked = writes_to(decision, "notifications")
     assert [(m["dedupe_key"], m["status"]) for m in marked] == [("a", "digested"), ("b", "digested"),
-                                                               ("c", "rate_limited")]
+                                                               ("c", "rate_limited"), ("d", "digested"),
+                                                               ("e", "digested")]
     assert {m["digest_key"] for m in marked} == {message.key}
     assert decide(tick(), ctx(queued=queued)).messages[0].key == message.key  # a replayed tick: same digest
 
@@ -223,7 +227,7 @@ def test_low_events_wait_for_the_digest_which_goes_out_once_with_buttons(
 
     assert reply["status"] == "succeeded" and reply["summary"]["items"] == 2, reply
     (posted,) = slack.posted
-    assert posted["channel"] == "#digest" and "Love the editor" in posted["text"] and "Nice export" in posted["text"]
+    assert posted["channel"] == "#digest" and "2 smaller updates: 2 feedback.created" in posted["text"]
     buttons = json.loads(posted["blocks"]) if isinstance(posted["blocks"], str) else posted["blocks"]
     value = buttons[1]["elements"][0]["value"]
     (digest_row,) = rows(seed, "select * from notifications where dedupe_key like 'digest:%%'")
