@@ -157,9 +157,11 @@ language sql immutable set search_path = public, pg_temp as $$
     from h
 $$;
 
--- Publish the tick for p_at (truncated to the second) to one project or all.
--- Returns how many tick events were new.
-create function public.publish_clock_tick(p_at timestamptz, p_project_id uuid default null) returns integer
+-- Publish the tick for p_at (truncated to the second) to one project or all
+-- (those created before p_created_before, when given). Returns how many tick
+-- events were new.
+create function public.publish_clock_tick(p_at timestamptz, p_project_id uuid default null,
+                                          p_created_before timestamptz default null) returns integer
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
   v_at timestamptz := date_trunc('second', p_at);
@@ -181,7 +183,8 @@ begin
                             'causation_id', null, 'depth', 0, 'producer', 'clock')
     from public.projects p
     cross join lateral (select public.clock_tick_id(v_at, p.id) as id) t
-   where p_project_id is null or p.id = p_project_id
+   where (p_project_id is null or p.id = p_project_id)
+     and (p_created_before is null or p.created_at < p_created_before)
    order by p.id
   on conflict (id) do nothing;
   get diagnostics v_n = row_count;
@@ -189,7 +192,9 @@ begin
 end
 $$;
 
--- The periodic part: at most one tick per cadence boundary, whoever calls.
+-- The periodic part: at most one tick per cadence boundary, whoever calls,
+-- to the projects that existed for the whole interval before it (a project
+-- created minutes ago has had no time pass yet; its first tick is the next).
 create function public.clock_periodic() returns integer
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
@@ -206,7 +211,7 @@ begin
   if not found then
     return 0;
   end if;
-  v_n := public.publish_clock_tick(v_at);
+  v_n := public.publish_clock_tick(v_at, null, v_at - make_interval(secs => v_interval));
   update public.clock_ticks set projects = v_n where tick_at = v_at;
   return v_n;
 end
@@ -221,11 +226,11 @@ $$;
 
 revoke execute on function public.valid_subscriptions(text[]), public.subscribes(text[], text, text, text),
   public.clock_iso(timestamptz), public.clock_tick_id(timestamptz, uuid),
-  public.publish_clock_tick(timestamptz, uuid), public.clock_periodic(), public.run_periodic(integer)
+  public.publish_clock_tick(timestamptz, uuid, timestamptz), public.clock_periodic(), public.run_periodic(integer)
   from public, anon, authenticated;
 grant execute on function public.valid_subscriptions(text[]), public.subscribes(text[], text, text, text),
   public.clock_iso(timestamptz), public.clock_tick_id(timestamptz, uuid),
-  public.publish_clock_tick(timestamptz, uuid), public.clock_periodic(), public.run_periodic(integer)
+  public.publish_clock_tick(timestamptz, uuid, timestamptz), public.clock_periodic(), public.run_periodic(integer)
   to service_role;
 
 -- notify hears everything (a new event type reaches it without a migration).

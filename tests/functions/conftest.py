@@ -34,6 +34,7 @@ from shared.ports import Notifier
 from shared.postgres_store import PostgresStore
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.fakes.slack_server import FakeSlackServer
 from tests.helpers import Seed
 
 SECRET = "agent-tests-secret"
@@ -173,3 +174,18 @@ def users(seed: Seed, n: int) -> list[UUID]:
 def vote(seed: Seed, post: UUID, voters: list[UUID]) -> None:
     for user in voters:
         seed.conn.execute("insert into votes (post_id, user_id) values (%s, %s)", (post, user))
+
+
+@pytest.fixture
+def slack(no_proxy: None) -> Iterator[FakeSlackServer]:
+    with FakeSlackServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack_pipeline(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer, slack: FakeSlackServer) -> Pipeline:
+    """Notifiers built as in production (build_notifier from project_integrations), aimed at the fake."""
+    from shared.notifiers import build_notifier
+
+    settings = Settings(slack_base_url=slack.api_base_url, slack_bot_token=None, slack_webhook_url=None)
+    return Pipeline(store, seed, analyzer, lambda project: build_notifier(project, settings))

@@ -4,7 +4,6 @@ one message per urgent post, never twice, retried once after a 500."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -15,10 +14,8 @@ from functions.notify.agent import Context, NotifyAgent, decide, dedupe_key, imp
 from shared.agent import MessageOutcome
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.events import DomainEvent, EventType
-from shared.notifiers import build_notifier
 from shared.ports import Message
 from shared.postgres_store import PostgresStore
-from shared.settings import Settings
 from tests.fakes.slack_server import POST_MESSAGE_PATH, FakeSlackServer
 from tests.functions.conftest import (
     FEEDBACK,
@@ -183,19 +180,6 @@ def test_after_sending_publishes_only_for_sent_unconfigured_or_unknown() -> None
 # -- Slack, for real, through a fake Slack server -----------------------------------------
 
 ANGRY = ("Export is completely broken", "Terrible. It crashes every time and I lost all my work. Awful, useless.")
-
-
-@pytest.fixture
-def slack(no_proxy: None) -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack_pipeline(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer, slack: FakeSlackServer) -> Pipeline:
-    """Notifiers built as in production (build_notifier from project_integrations), aimed at the fake."""
-    settings = Settings(slack_base_url=slack.api_base_url, slack_bot_token=None, slack_webhook_url=None)
-    return Pipeline(store, seed, analyzer, lambda project: build_notifier(project, settings))
 
 
 def urgent_post(seed: Seed) -> UUID:

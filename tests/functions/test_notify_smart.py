@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -22,7 +21,6 @@ from functions.notify.agent import Context, decide, notification_id
 from functions.notify.scoring import assess
 from functions.slack_actions.actions import SlackActions
 from shared.events import DomainEvent, EventType
-from shared.notifiers import build_notifier
 from shared.notifiers.slack import feedback_blocks
 from shared.ports import Message
 from shared.postgres_store import PostgresStore
@@ -185,17 +183,6 @@ def digest_limit() -> int:
 
 
 # -- the real database, a fake Slack and the button coming back --------------------------------
-
-@pytest.fixture
-def slack(no_proxy: None) -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack_pipeline(store: PostgresStore, seed: Seed, analyzer: Any, slack: FakeSlackServer) -> Pipeline:
-    settings = Settings(slack_base_url=slack.api_base_url, slack_bot_token=None, slack_webhook_url=None)
-    return Pipeline(store, seed, analyzer, lambda project: build_notifier(project, settings))
 
 
 def click(store: PostgresStore, value: str, user: str) -> Any:

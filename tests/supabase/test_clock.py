@@ -66,6 +66,8 @@ def test_two_clocks_ticking_at_once_publish_one_tick(db_url: str, seed: Seed) ->
 
 def test_the_periodic_clock_ticks_once_per_boundary(seed: Seed) -> None:
     seed.project()
+    seed.conn.execute("update projects set created_at = now() - interval '2 hours'")
+    seed.project()  # created within the last interval: its first tick is the next boundary
     first = seed.conn.execute("select run_periodic() as r").fetchone()["r"]
     again = seed.conn.execute("select run_periodic() as r").fetchone()["r"]
     assert first["clock_ticks"] == 1 and again["clock_ticks"] == 0 and "rung" in first

@@ -4,35 +4,18 @@ database: arguments in, ticks published or numbers counted, exit codes out."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
 
 from shared.publish import clock_tick_id
-from shared.settings import load_settings
-from signalsloop.cli import main
 from tests.helpers import Seed
+from tests.signalsloop.test_cli import env, run  # noqa: F401 (env is a fixture)
 
 
-@pytest.fixture
-def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    load_settings.cache_clear()
-    yield db_url
-    load_settings.cache_clear()
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def test_clock_tick_at_a_time_publishes_once_per_project(env: str, seed: Seed,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.usefixtures("env")
+def test_clock_tick_at_a_time_publishes_once_per_project(seed: Seed, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = seed.project(), seed.project()
     code, out, _ = run(capsys, "clock", "tick", "--at", "2026-03-01T10:00:00Z")
     assert code == 0 and "published 2 ticks" in out
@@ -54,7 +37,8 @@ def test_clock_tick_at_a_time_publishes_once_per_project(env: str, seed: Seed,
         (("notifications", "report", "--since", "forever"), "not understood"),
     ],
 )
-def test_bad_arguments_are_one_error_line_and_exit_2(env: str, seed: Seed, capsys: pytest.CaptureFixture[str],
+@pytest.mark.usefixtures("env")
+def test_bad_arguments_are_one_error_line_and_exit_2(seed: Seed, capsys: pytest.CaptureFixture[str],
                                                      argv: tuple[str, ...], says: str) -> None:
     code, _, err = run(capsys, *argv)
     assert code == 2 and err.startswith("error:") and says in err and len(err.strip().splitlines()) == 1
@@ -73,7 +57,8 @@ def rate(seed: Seed, notification: Any, user: str, verdict: str) -> None:
     seed.conn.execute("select record_notification_feedback(%s, %s, %s)", (notification, user, verdict))
 
 
-def test_the_report_counts_outcomes_reasons_and_the_useful_share(env: str, seed: Seed,
+@pytest.mark.usefixtures("env")
+def test_the_report_counts_outcomes_reasons_and_the_useful_share(seed: Seed,
                                                                  capsys: pytest.CaptureFixture[str]) -> None:
     project, other = seed.project(), seed.project()
     sent = [note(seed, project, "sent") for _ in range(3)]
