@@ -34,6 +34,7 @@ class EventType:
     SPEC_APPROVED: Final = "spec.approved"
     SPEC_LINKED: Final = "spec.linked"
     SPEC_COMPLETED: Final = "spec.completed"
+    SPEC_UPDATED: Final = "spec.updated"
     COMPETITOR_MENTIONED: Final = "competitor.mentioned"
     COMPETITOR_FEATURE_DETECTED: Final = "competitor.feature_detected"
     COMPETITIVE_THREAT_IDENTIFIED: Final = "competitive.threat_identified"
@@ -44,6 +45,7 @@ class EventType:
     ROADMAP_STALLED: Final = "roadmap.stalled"
     NOTIFICATION_SENT: Final = "notification.sent"
     AGENT_ROLLOUT_CHANGED: Final = "agent.rollout_changed"
+    CLOCK_TICK: Final = "clock.tick"
 
 
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(

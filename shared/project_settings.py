@@ -24,6 +24,12 @@ class ProjectSettings(BaseModel):
     theme_threshold: int | None = Field(default=None, ge=1, le=100_000)
     slack_rate_per_minute: int | None = Field(default=None, ge=1, le=10_000)
     notify_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
+    notify_digest_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
+    notify_digest_hours: int | None = Field(default=None, ge=1, le=168)
+    # importance -> Slack channel, and owner user id -> Slack member id
+    notify_channels: dict[Literal["low", "normal", "high", "urgent"], str] | None = None
+    slack_users: dict[str, str] | None = None
+    spec_quality_min: int | None = Field(default=None, ge=0, le=100)
 
 
 def check_project_settings(raw: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     slack_channel: str | None = None
     slack_webhook_url: str | None = None
     slack_base_url: str | None = None
+    # Verifies Slack's interaction callbacks (functions/slack_actions).
+    slack_signing_secret: SecretStr | None = None
 
 
 @lru_cache(maxsize=1)

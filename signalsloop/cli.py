@@ -32,6 +32,8 @@ Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES: tuple[str, ...] = (
     "signalsloop.cli_rollout",
     "signalsloop.operations.doctor_command",
+    "signalsloop.operations.clock",
+    "signalsloop.operations.notifications",
 )
 
 

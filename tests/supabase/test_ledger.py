@@ -140,10 +140,10 @@ def test_replay_by_filter_and_its_errors(seed: Seed, store: PostgresStore) -> No
 def test_replay_fans_out_to_agents_subscribed_since(seed: Seed, store: PostgresStore) -> None:
     event = root_event(seed.project(), "feedback.commented")
     store.publish([event])
-    assert seed.deliveries(event_id=event.id) == []
+    assert [d["agent"] for d in seed.deliveries(event_id=event.id)] == ["notify"]  # notify hears '*'
     seed.agent("engagement", enabled=True)
-    assert store.rpc("replay_event", {"p_event_id": event.id}) == 1
-    assert [d["agent"] for d in seed.deliveries(event_id=event.id)] == ["engagement"]
+    assert store.rpc("replay_event", {"p_event_id": event.id, "p_agent": "engagement"}) == 1
+    assert sorted(d["agent"] for d in seed.deliveries(event_id=event.id)) == ["engagement", "notify"]
 
 
 def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed: Seed, store: PostgresStore) -> None:

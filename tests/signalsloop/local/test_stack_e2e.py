@@ -78,5 +78,6 @@ def test_functions_are_registered_under_the_advertised_host(pg_server: str) -> N
                           for r in h.rows(url, "select name, endpoint_url from agents where endpoint_url is not null")}
         finally:
             stack.stop()
-    assert set(registered) == set(stack.functions)
+    # slack_actions is called by Slack, not by the doorbell: it has no registry entry.
+    assert set(registered) == set(stack.functions) - {"slack_actions"}
     assert all(u == f"http://host.docker.internal:{stack.functions[n].port}/" for n, u in registered.items())
