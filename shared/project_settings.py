@@ -27,7 +27,7 @@ class ProjectSettings(BaseModel):
     notify_digest_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
     notify_digest_hours: int | None = Field(default=None, ge=1, le=168)
     # importance -> Slack channel, and owner user id -> Slack member id
-    notify_channels: dict[Literal["low", "normal", "high", "urgent"], str] | None = None
+    notify_channels: dict[Literal["low", "normal", "high", "urgent", "digest"], str] | None = None
     slack_users: dict[str, str] | None = None
     spec_quality_min: int | None = Field(default=None, ge=0, le=100)
 
