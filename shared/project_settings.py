@@ -22,7 +22,7 @@ class ProjectSettings(BaseModel):
     duplicate_threshold: float | None = Field(default=None, gt=0, le=1)
     theme_similarity: float | None = Field(default=None, gt=0, le=1)
     theme_threshold: int | None = Field(default=None, ge=1, le=100_000)
-    slack_rate_per_minute: int | None = Field(default=None, ge=1, le=10_000)
+    slack_rate_per_minute: int | None = Field(default=None, ge=1)
     notify_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
     notify_digest_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
     notify_digest_hours: int | None = Field(default=None, ge=1, le=168)
