@@ -156,7 +156,7 @@ class Relay:
     def _post(self, agent: dict[str, Any], record: dict[str, Any], delivery_id: int) -> None:
         with self._lock:
             self._queued.discard(delivery_id)
-        body = json.dumps(WebhookPayload.for_event(record), default=str)
+        body = webhook_body(record)
         try:
             reply = self._http.post(agent["endpoint_url"], content=body, timeout=agent["timeout_ms"] / 1000,
                                     headers={"Content-Type": "application/json"})
@@ -165,6 +165,13 @@ class Relay:
         except httpx.HTTPError as exc:
             self.stats.failed += 1
             log.info("doorbell to %s failed (%s); the sweep will ring again", agent["name"], exc)
+
+
+def webhook_body(record: dict[str, Any]) -> bytes:
+    """The webhook body as pg_net sends it: UTF-8, not ASCII escapes (an emoji is 4
+    bytes, not 12), and compact, so a body stays within the functions' size limit."""
+    return json.dumps(WebhookPayload.for_event(record), default=str, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def _ring(payload: str) -> Ring | None:
