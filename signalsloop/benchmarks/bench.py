@@ -24,6 +24,7 @@ from uuid import UUID, uuid4
 import psycopg
 from psycopg.types.json import Jsonb
 
+from signalsloop.local import pgnet_doorbell
 from signalsloop.local.stack import Stack, throwaway_stack
 from signalsloop.operations import metrics
 
@@ -106,6 +107,7 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
             "lost": int(lost),
             "duplicated": int(duplicated),
             "deliveries_by_status": counts["deliveries_by_status"],
+            **({"pg_net": pgnet_doorbell.rings(conn, since)} if stack.pg_net is not None else {}),
         }
 
 

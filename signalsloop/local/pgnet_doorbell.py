@@ -116,6 +116,31 @@ class PgNetDoorbell:
                 log.warning("run_periodic() failed: %s", exc)
 
 
+# pg_net writes one transaction per batch, so a batch's responses share ``created``:
+# batches, their sizes and the time from one batch's start to the next's.
+RINGS_SQL = """
+with r as (select created, status_code, timed_out from net._http_response where created >= %(since)s),
+     b as (select created, count(*) as n from r group by created),
+     g as (select extract(epoch from created - lag(created) over (order by created)) as gap from b)
+select (select count(*) from b) as batches, (select count(*) from r) as requests,
+       (select max(n) from b) as largest_batch,
+       (select percentile_cont(array[0.5, 0.95]) within group (order by gap) from g where gap is not null) as gaps,
+       (select jsonb_object_agg(k, n) from (
+          select coalesce(status_code::text, case when timed_out then 'timeout' else 'error' end) as k,
+                 count(*) as n from r group by 1) x) as outcomes
+"""
+
+
+def rings(conn: psycopg.Connection[Any], since: Any) -> dict[str, Any]:
+    """What pg_net did since ``since``, read from ``net._http_response`` (real or stand-in)."""
+    row = conn.cursor(row_factory=tuple_row).execute(RINGS_SQL, {"since": since}).fetchone()
+    assert row is not None
+    batches, requests, largest, gaps, outcomes = row
+    p50, p95 = (round(float(g), 2) for g in gaps) if gaps else (None, None)
+    return {"batches": int(batches), "requests": int(requests), "largest_batch": largest,
+            "batch_to_batch_s": {"p50": p50, "p95": p95}, "outcomes": outcomes or {}}
+
+
 def _one(cur: psycopg.Cursor[Any], query: str) -> Any:
     row = cur.execute(query).fetchone()  # type: ignore[arg-type]
     return None if row is None else row[0]
