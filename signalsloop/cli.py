@@ -162,6 +162,8 @@ def _add_stack_commands(sub: Any) -> None:
     bench.add_argument("--events", type=int, default=300)
     bench.add_argument("--rate", type=float, default=10.0, help="feedback posts per second in the steady phase")
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--doorbell", choices=("relay", "pg_net"), default="relay",
+                       help="relay (default), or pg_net: the real extension where installed, else its stand-in")
     bench.set_defaults(handler=_delegate("signalsloop.benchmarks.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
     analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))

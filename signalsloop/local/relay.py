@@ -160,7 +160,7 @@ class Relay:
     def _post(self, agent: dict[str, Any], record: dict[str, Any], delivery_id: int) -> None:
         with self._lock:
             self._queued.discard(delivery_id)
-        body = json.dumps(WebhookPayload.for_event(record), default=str)
+        body = webhook_body(record)
         try:
             reply = self._http.post(agent["endpoint_url"], content=body, timeout=agent["timeout_ms"] / 1000,
                                     headers={"Content-Type": "application/json"})
@@ -186,6 +186,13 @@ class Relay:
         except psycopg.Error as exc:
             log.warning("could not record a ring error for delivery %s: %s", delivery_id, exc)
             self._errors_conn = None
+
+
+def webhook_body(record: dict[str, Any]) -> bytes:
+    """The webhook body as pg_net sends it: UTF-8, not ASCII escapes (an emoji is 4
+    bytes, not 12), and compact, so a body stays within the functions' size limit."""
+    return json.dumps(WebhookPayload.for_event(record), default=str, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
 
 
 def _ring(payload: str) -> Ring | None:

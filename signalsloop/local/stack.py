@@ -30,6 +30,7 @@ import psycopg
 from shared.errors import ConfigurationError
 from signalsloop import ROOT
 from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded, stop_embedded
+from signalsloop.local.pgnet_doorbell import PgNetDoorbell
 from signalsloop.local.relay import Relay
 
 log = logging.getLogger("signalsloop.local.stack")
@@ -83,8 +84,12 @@ class Stack:
     # (``host.docker.internal`` for pg_net inside a local Supabase container).
     listen_host: str = "127.0.0.1"
     advertise_host: str = "127.0.0.1"
+    # relay: NOTIFY + the relay and its sweep timer; pg_net: pg_net rings (the real
+    # extension where installed, else the stand-in) and run_periodic() every 5 s.
+    doorbell: str = "relay"
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     relay: Relay | None = None
+    pg_net: PgNetDoorbell | None = None
     _relay_thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -109,6 +114,9 @@ class Stack:
             self.database_url = start_embedded(self.data_dir)
         check_url(self.database_url)
         migrate(self.database_url)
+        if self.doorbell == "pg_net":
+            self.pg_net = PgNetDoorbell(self.database_url, self.secret)
+            self.secret = self.pg_net.prepare()
         names = function_names()
         ports = self._ports(len(names))
         self.functions = {n: FunctionProcess(n, p, advertise_host=self.advertise_host)
@@ -118,10 +126,27 @@ class Stack:
             self.start_function(fn.name)
         for fn in self.functions.values():
             self._wait_ready(fn)
-        self.start_relay()
+        if self.pg_net is not None:
+            self.pg_net.start()
+        else:
+            self.start_relay()
+
+    @property
+    def doorbell_name(self) -> str:
+        """What rings: ``relay``, ``pg_net`` (the extension) or ``pg_net-standin``."""
+        return self.pg_net.name if self.pg_net is not None else "relay"
+
+    @property
+    def sweep_name(self) -> str:
+        """What runs the sweep: the relay's timer, pg_cron, or a timer standing in for it."""
+        if self.pg_net is None:
+            return f"relay-timer-{self.sweep_interval:g}s"
+        return "pg_cron" if self.pg_net.sweep == "pg_cron" else f"timer-{self.pg_net.cron_interval:g}s"
 
     def stop(self) -> None:
         self.stop_relay()
+        if self.pg_net is not None:
+            self.pg_net.stop()
         for fn in self.functions.values():
             self.stop_function(fn.name)
 

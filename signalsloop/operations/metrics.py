@@ -34,8 +34,10 @@ select extract(epoch from a.finished_at - a.started_at) * 1000 as v
 """
 
 
-def _percentiles(conn: psycopg.Connection[Any], inner: str, since: datetime) -> dict[str, float | int | None]:
-    row = conn.cursor(row_factory=tuple_row).execute(PERCENTILES_SQL.format(inner=inner), {"since": since}).fetchone()
+def _percentiles(conn: psycopg.Connection[Any], inner: str, since: datetime,
+                 **params: Any) -> dict[str, float | int | None]:
+    row = conn.cursor(row_factory=tuple_row).execute(PERCENTILES_SQL.format(inner=inner),
+                                                     {"since": since, **params}).fetchone()
     assert row is not None
     p50, p95, p99, n = row
     rnd = lambda v: None if v is None else round(float(v), 2)  # noqa: E731
@@ -44,6 +46,25 @@ def _percentiles(conn: psycopg.Connection[Any], inner: str, since: datetime) -> 
 
 def reaction_ms(conn: psycopg.Connection[Any], since: datetime) -> dict[str, float | int | None]:
     return _percentiles(conn, REACTION_SQL, since)
+
+
+def reaction_ms_by_agent(conn: psycopg.Connection[Any], since: datetime) -> dict[str, dict[str, float | int | None]]:
+    """Reaction percentiles per agent: a serialized agent can lag while the others keep up."""
+    agents = conn.cursor(row_factory=tuple_row).execute(
+        "select distinct agent from public.event_deliveries where event_created_at >= %s order by agent",
+        (since,)).fetchall()
+    inner = REACTION_SQL + " and d.agent = %(agent)s"
+    return {name: _percentiles(conn, inner, since, agent=name) for (name,) in agents}
+
+
+def backlog_drained_s(conn: psycopg.Connection[Any], since: datetime) -> float | None:
+    """Seconds from the last feedback event to the last delivery finished (the backlog's drain)."""
+    row = conn.cursor(row_factory=tuple_row).execute("""
+        select extract(epoch from
+                 (select max(finished_at) from public.event_deliveries where event_created_at >= %(since)s)
+               - (select max(created_at) from public.events
+                   where created_at >= %(since)s and type like 'feedback.%%'))""", {"since": since}).fetchone()
+    return None if row is None or row[0] is None else round(float(row[0]), 2)
 
 
 def processing_ms(conn: psycopg.Connection[Any], since: datetime) -> dict[str, float | int | None]:

@@ -119,6 +119,7 @@ class FakeHTTPServer:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 256  # a pg_net batch opens up to 200 connections at once
     block_on_close = False  # a handler still sleeping must not hold up shutdown
     fake: FakeHTTPServer
 

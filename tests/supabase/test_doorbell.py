@@ -1,6 +1,7 @@
-"""The doorbell's two paths. pg_net is the outside world here: a stand-in
-``net.http_post`` with pg_net's signature records what would be sent, and a
-stand-in ``vault.decrypted_secrets`` holds the secret, as on Supabase."""
+"""The doorbell's two paths. pg_net is the outside world here: the pg_net
+stand-in's SQL objects (no worker runs, so requests stay in
+``net.http_request_queue`` as pg_net queues them), and a stand-in
+``vault.decrypted_secrets`` holds the secret, as on Supabase."""
 
 from __future__ import annotations
 
@@ -10,30 +11,19 @@ import time
 import psycopg
 
 from shared.events import DomainEvent, WebhookPayload
+from signalsloop.local import pgnet_standin
 from tests.helpers import Seed
-
-FAKE_PG_NET = """
-create schema net;
-create table net.sent (id bigserial primary key, url text, body jsonb, params jsonb, headers jsonb, timeout int);
-create function net.http_post(url text, body jsonb default '{}', params jsonb default '{}',
-                              headers jsonb default '{"Content-Type": "application/json"}',
-                              timeout_milliseconds int default 5000) returns bigint
-language sql as $$
-  insert into net.sent (url, body, params, headers, timeout)
-  values (url, body, params, headers, timeout_milliseconds) returning id
-$$;
-create schema vault;
-create view vault.decrypted_secrets as
-  select 'signalsloop_secret'::text as name, 'vault-secret'::text as decrypted_secret;
-"""
 
 
 def test_with_pg_net_each_delivery_is_posted_as_the_supabase_webhook_body(db: psycopg.Connection, seed: Seed) -> None:
-    db.execute(FAKE_PG_NET)
+    pgnet_standin.install(db)
+    pgnet_standin.install_vault_secret(db, "vault-secret")
     db.execute("update agents set endpoint_url = 'https://fn.example/' || name, timeout_ms = 4000")
     project = seed.project()
     post = seed.post(project, "Dark mode please")
-    sent = db.execute("select * from net.sent order by id").fetchall()
+    sent = db.execute("select method, url, convert_from(body, 'UTF8')::jsonb as body, headers, "
+                      "timeout_milliseconds as timeout from net.http_request_queue order by id").fetchall()
+    assert {s["method"] for s in sent} == {"POST"}
     assert sorted(s["url"] for s in sent) == [f"https://fn.example/{a}" for a in ("duplicate", "notify", "sentiment")]
     event_row = db.execute("select to_jsonb(e) as r from events e").fetchone()["r"]
     for s in sent:
