@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -121,6 +122,7 @@ class Runtime:
         self._settings = settings
         self._deps: Deps | None = None
         self.worker = f"{agent.name}@{socket.gethostname()}:{os.getpid()}"
+        self._drainers: threading.BoundedSemaphore | None = None
 
     @property
     def settings(self) -> Settings:
@@ -163,9 +165,22 @@ class Runtime:
         if claim.claimed:
             result, status = self.process(claim)
             body.update(result)
-        if claim.outcome != "off" and status == 200:
-            body["drained"] = self.drain(claim, started)
+        if claim.outcome != "off" and status == 200 and self.drainers.acquire(blocking=False):
+            try:
+                body["drained"] = self.drain(claim, started)
+            finally:
+                self.drainers.release()
         return body, status
+
+    @property
+    def drainers(self) -> threading.BoundedSemaphore:
+        """At most ``drain_concurrency`` requests of this process drain at once;
+        the other rings run their own delivery and answer at once. pg_net waits
+        for every request of a batch before it sends the next one, so rings
+        queued behind many long drains would hold up every later ring."""
+        if self._drainers is None:
+            self._drainers = threading.BoundedSemaphore(max(1, self.settings.drain_concurrency))
+        return self._drainers
 
     def drain(self, first: Claim, started: float) -> int:
         """Claim and run the agent's due deliveries until none is due, one

@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     # The largest event the schema allows (256 KiB payload, 8 KiB metadata),
     # as pg_net sends it (compact UTF-8), with room for the envelope.
     max_body_bytes: int = 1024 * 1024
+    # Requests of one function process that drain due deliveries at once
+    # (the others run only the delivery they were rung for).
+    drain_concurrency: int = 2
     # The supabase-py client: its own httpx client, timeouts inside a lease.
     supabase_timeout_s: float = 15.0
 

@@ -28,7 +28,8 @@ alter table public.agents
 
 alter table public.backbone_config
   add column max_ring_errors integer not null default 5 check (max_ring_errors >= 1),
-  add column drain_budget_ms integer not null default 5000 check (drain_budget_ms >= 0),
+  -- A drain's time budget: pg_net's batch lasts as long as its longest ring.
+  add column drain_budget_ms integer not null default 2000 check (drain_budget_ms >= 0),
   -- How many deliveries per (agent, project) one sweep rings at most: the
   -- drain takes the rest, and one project's backlog cannot fill the sweep.
   add column sweep_per_project integer not null default 20 check (sweep_per_project >= 1);
