@@ -42,9 +42,18 @@ def function_names() -> list[str]:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports: all held open at once while they are picked
+    (one at a time, the OS may hand out a port just closed again, and two
+    functions would share it, one of them answering the other's doorbells)."""
+    with contextlib.ExitStack() as stack:
+        sockets = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
 
 
 @dataclass
@@ -152,7 +161,7 @@ class Stack:
 
     def _ports(self, n: int) -> list[int]:
         if self.base_port is None:
-            return [free_port() for _ in range(n)]
+            return free_ports(n)
         ports = list(range(self.base_port, self.base_port + n))
         for port in ports:
             with socket.socket() as s:
