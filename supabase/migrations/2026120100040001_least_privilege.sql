@@ -35,8 +35,9 @@ $$;
 -- Narrow the project's objects to what the API roles may ever need:
 --   tables and views: nothing for anon; no TRUNCATE, TRIGGER, REFERENCES
 --     (nor MAINTAIN, PostgreSQL 17+) for authenticated and service_role;
---     what authenticated reads or writes is granted by the migration after
---     this call, table by table, beside its RLS policies;
+--     a table the calling transaction created starts with nothing for
+--     authenticated either: the migration grants what its RLS policies need
+--     after this call (a table only altered keeps what it had);
 --   sequences: nothing for anon and authenticated; USAGE and SELECT
 --     (nextval, currval) for service_role, no setval;
 --   functions: no EXECUTE for PUBLIC, anon and authenticated (policy helpers
@@ -55,8 +56,10 @@ declare
   v_maintain boolean := current_setting('server_version_num')::integer >= 170000;
 begin
   for r in
-    select c.oid, c.relkind, format('%I.%I', 'public', c.relname) as ident
-      from pg_class c
+    select c.oid, c.relkind, format('%I.%I', 'public', c.relname) as ident,
+           -- a relation's row type is written once, when it is created
+           p_names is null and t.oid is not null and public.changed_in_this_transaction(t.xmin) as is_new
+      from pg_class c left join pg_type t on t.oid = c.reltype
      where c.relnamespace = 'public'::regnamespace and c.relkind in ('r', 'p', 'v', 'm', 'f', 'S')
        and not exists (select 1 from pg_depend e where e.classid = 'pg_class'::regclass and e.objid = c.oid
                                                   and e.deptype = 'e')
@@ -72,6 +75,9 @@ begin
       execute format('revoke update on sequence %s from service_role', r.ident);
     else
       execute format('revoke all on table %s from anon', r.ident);
+      if r.is_new then
+        execute format('revoke all on table %s from authenticated', r.ident);
+      end if;
       execute format('revoke truncate, trigger, references on table %s from authenticated, service_role', r.ident);
       if v_maintain then
         execute format('revoke maintain on table %s from authenticated, service_role', r.ident);

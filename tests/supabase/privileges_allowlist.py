@@ -18,7 +18,8 @@ MEMBER_READ = ("public.projects public.posts public.votes public.comments public
                "public.sentiment_analysis public.themes public.theme_feedback public.duplicates "
                "public.priority_scores public.notifications public.project_members")
 SERVICE_ONLY_TABLES = ("public.project_integrations public.feedback_embeddings public.agents "
-                       "public.event_deliveries public.delivery_attempts public.backbone_config")
+                       "public.event_deliveries public.delivery_attempts public.backbone_config "
+                       "public.event_rate_limits")
 
 ALLOWLIST: list[Row] = [
     # --- schemas ------------------------------------------------------------------------------
@@ -33,6 +34,10 @@ ALLOWLIST: list[Row] = [
     ("table", f"{MEMBER_READ} {SERVICE_ONLY_TABLES}", "service_role", DML,
      "the backbone's trusted server role (functions through PostgREST, bypasses RLS) reads and writes "
      "rows; never TRUNCATE, TRIGGER or REFERENCES"),
+
+    ("table", "public.rate_limit_hits", "service_role", "SELECT",
+     "operators see where the vote rate limit bit (a view over event_rate_limits)"),
+    ("table", "public.rate_limit_hits", "", "", "members: nothing (their own limits are not theirs to read)"),
 
     # --- tables: signed-in members, beside their RLS policies ----------------------------------
     ("table", MEMBER_READ, "authenticated", "SELECT",
@@ -66,7 +71,8 @@ ALLOWLIST: list[Row] = [
      "ledger rows the service role may insert; no setval, and no nextval for anon or members"),
 
     # --- functions: policy helpers ------------------------------------------------------------------
-    ("function", "public.is_project_member(uuid) public.is_project_admin(uuid) public.post_project(uuid)",
+    ("function", "public.is_project_member(uuid) public.is_project_admin(uuid) public.post_project(uuid) "
+                 "public.is_project_owner(uuid)",
      "authenticated service_role", "EXECUTE",
      "RLS policies call them as the querying member; they answer only about the caller's own projects"),
 
@@ -78,6 +84,9 @@ ALLOWLIST: list[Row] = [
                  "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid) "
                  "public.reserve_notification(jsonb) public.finish_notification(text, text, text, jsonb, text)",
      "service_role", "EXECUTE", "the functions' RPCs through PostgREST (shared/supabase_store.py)"),
+    ("function", "public.project_settings_problem(jsonb)", "authenticated service_role", "EXECUTE",
+     "a pure check: the settings trigger runs it as the member writing a project; the runtime may ask "
+     "why stored settings are invalid (to fail a delivery permanently)"),
     ("function", "public.sweep_deliveries(integer) public.run_periodic(integer) public.replay_dead(text) "
                  "public.replay_event(uuid, text) "
                  "public.replay_deliveries(uuid, text, text, uuid, timestamp with time zone, "
@@ -91,13 +100,14 @@ ALLOWLIST: list[Row] = [
                  "public.publish_root_event(text, text, uuid, uuid, uuid, jsonb, text) "
                  "public.record_agent_failure(text) public.record_agent_success(text) "
                  "public.ring_doorbell(bigint[]) public.ring_next_in_project(text, uuid) "
-                 "public.take_circuit_trial(text)", "", "",
+                 "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer)", "", "",
      "internal steps of the ledger's security-definer functions (which run as the owner); agent_secret "
      "would hand out the webhook secret"),
     ("function", "public.add_project_owner() public.touch_updated_at() public.count_votes() "
                  "public.count_comments() public.events_fill_metadata() public.fan_out_event() "
                  "public.recount_themes() public.posts_publish() public.votes_publish() "
-                 "public.comments_publish() public.specs_publish()", "", "",
+                 "public.comments_publish() public.specs_publish() public.projects_check_settings() "
+                 "public.specs_guard()", "", "",
      "trigger functions: they fire without EXECUTE, and nobody calls them"),
     ("function", "public.changed_in_this_transaction(xid) public.lock_down_project_objects(text[])", "", "",
      "migration helpers, the owner's"),

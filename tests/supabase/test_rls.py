@@ -111,7 +111,8 @@ def test_only_the_policy_helpers_are_callable_by_api_roles(db: psycopg.Connectio
     """).fetchall()
     assert sorted({(r["proname"], r["rolname"]) for r in rows}) == [
         ("is_project_admin", "authenticated"), ("is_project_member", "authenticated"),
-        ("post_project", "authenticated")]
+        ("is_project_owner", "authenticated"), ("post_project", "authenticated"),
+        ("project_settings_problem", "authenticated")]
 
 
 def test_post_project_reveals_nothing_to_non_members(db: psycopg.Connection, world: dict[str, UUID]) -> None:
