@@ -88,6 +88,7 @@ ALLOWLIST: list[Row] = [
      "a pure check: the settings trigger runs it as the member writing a project; the runtime may ask "
      "why stored settings are invalid (to fail a delivery permanently)"),
     ("function", "public.sweep_deliveries(integer) public.run_periodic(integer) public.replay_dead(text) "
+                 "public.resolve_stale_notifications() public.prune_rate_limits() "
                  "public.replay_event(uuid, text) "
                  "public.replay_deliveries(uuid, text, text, uuid, timestamp with time zone, "
                  "timestamp with time zone, text[])",
