@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from shared.errors import ConfigurationError, SignalsLoopError
+from shared.errors import BadRequest, ConfigurationError, SignalsLoopError
 from signalsloop.cli_view import add_event, event_line, health_table
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR = 0, 1, 2
@@ -219,6 +219,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
                       project=parse_uuid(args.project, "project id") if args.project else None,
                       since=parse_time(args.since) if args.since else None)
     limit: int | None = args.limit
+    if limit is not None and limit < 1:
+        raise BadRequest(f"--limit must be a positive number of events, not {limit}")
+    if not 0 < args.interval < 3600:
+        raise BadRequest(f"--interval must be between 0 and 3600 seconds, not {args.interval}")
     out = _out()
     with connect(database_url()) as conn:
         tail = EventTail(conn, flt)
