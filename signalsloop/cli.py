@@ -297,16 +297,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
-    from signalsloop.operations.agents import agent_health
+    from signalsloop.operations.agents import agent_health, rate_limit_hits
     from signalsloop.operations.query import parse_duration
 
     since = parse_duration(args.since) if args.since else None
     with connect(database_url()) as conn:
         rows = agent_health(conn, since)
+        hits = rate_limit_hits(conn, since)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
-    else:
-        _out().print(health_table(rows))
+        return EXIT_OK
+    out = _out()
+    out.print(health_table(rows))
+    for hit in hits:
+        out.print(Text(f"rate limit: {hit['held_back']} {hit['event_type']} events held back for user "
+                       f"{hit['user_id']} in project {hit['project_id']} (last {hit['last_at']:%Y-%m-%d %H:%M:%S})",
+                       style="yellow"))
     return EXIT_OK
 
 

@@ -174,6 +174,10 @@ create view public.rate_limit_hits with (security_invoker = true) as
    where suppressed > 0;
 
 select public.lock_down_project_objects();
+-- (lock_down_project_objects() relies on this migration running in one
+-- transaction, as `signalsloop db migrate` and `supabase db push` run each
+-- file; the new table and view are closed by name too.)
+revoke all on public.event_rate_limits, public.rate_limit_hits from anon, authenticated;
 grant execute on function public.is_project_owner(uuid) to authenticated;
 -- The settings trigger runs as the member writing a project: a pure check.
 grant execute on function public.project_settings_problem(jsonb) to authenticated;

@@ -192,7 +192,22 @@ def test_bad_arguments_are_one_error_line_and_exit_2(env: str, seed: Seed, capsy
 def test_publishing_feedback_for_an_existing_post_works(env: str, seed: Seed, capsys: Any) -> None:
     project = seed.project()
     post = seed.post(project)
-    code, out, err = run(capsys, "events", "publish", "feedback.voted", "--project", str(project),
+    code, _, err = run(capsys, "events", "publish", "feedback.voted", "--project", str(project),
                          "--aggregate-id", str(post), "--payload", '{"delta": 1}')
     assert code == 0, err
     assert seed.events("feedback.voted")[0]["aggregate_id"] == post
+
+
+def test_agents_shows_where_the_vote_rate_limit_bit(env: str, seed: Seed, db: psycopg.Connection[Any],
+                                                   capsys: Any) -> None:
+    member = seed.user()
+    project = seed.project(owner=member)
+    post = seed.post(project)
+    db.execute("update backbone_config set vote_events_per_minute = 1")
+    with db.transaction():
+        for _ in range(2):
+            db.execute("insert into votes (post_id, user_id) values (%s, %s)", (post, member))
+            db.execute("delete from votes where post_id = %s and user_id = %s", (post, member))
+    code, out, err = run(capsys, "agents")
+    assert code == 0, err
+    assert f"rate limit: 3 feedback.voted events held back for user {member} in project {project}" in out

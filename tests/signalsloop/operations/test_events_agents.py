@@ -96,7 +96,7 @@ def test_publish_requires_a_known_project_unless_forced(db: psycopg.Connection[A
     assert publish_event(db, store, stray, force=True) == stray.id
     project = seed.project()
     ghost = build_root_event("feedback.created", str(project), '{"title": "Dark mode"}')
-    with pytest.raises(NotFound, match="which project .* does not have"):
+    with pytest.raises(NotFound, match=r"which project .* does not have"):
         publish_event(db, store, ghost)  # agents would dead-letter an event about no post
     event = build_root_event("feedback.created", str(project), '{"title": "Dark mode"}',
                              aggregate_id=str(seed.post(project)))
