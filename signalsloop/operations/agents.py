@@ -1,5 +1,6 @@
 """Agent health: per-agent delivery counts, success rate, processing-time
-percentiles, queue age and circuit-breaker state, computed in SQL."""
+percentiles, queue age, doorbell errors and circuit-breaker state, computed
+in SQL."""
 
 from __future__ import annotations
 
@@ -25,7 +26,11 @@ with d as (
   select agent, count(*) as total,
          {status_counts},
          extract(epoch from clock_timestamp() - min(next_attempt_at) filter (where status = 'pending'))
-           as oldest_pending_s
+           as oldest_pending_s,
+         -- rings that never reached a run (refused, unreachable, unanswered)
+         coalesce(sum(ring_errors) filter (where status in ('pending', 'failed')), 0) as ring_errors,
+         (array_agg(last_ring_error order by updated_at desc) filter (where last_ring_error is not null))[1]
+           as last_ring_error
     from d group by agent
 ), durations as (
   select d.agent,
@@ -38,6 +43,7 @@ with d as (
 select a.name as agent, a.enabled, a.mode, a.circuit_state, a.consecutive_failures,
        coalesce(c.total, 0)::int as total, {coalesced},
        c.oldest_pending_s::float8 as oldest_pending_s,
+       coalesce(c.ring_errors, 0)::int as ring_errors, c.last_ring_error,
        p.p50::float8 as p50_ms, p.p95::float8 as p95_ms
   from public.agents a
   left join counts c on c.agent = a.name
