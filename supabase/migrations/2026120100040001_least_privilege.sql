@@ -164,7 +164,11 @@ begin
       'public.lock_delivery(bigint)', 'public.park_delivery(bigint, text)',
       'public.publish_root_event(text, text, uuid, uuid, uuid, jsonb, text)', 'public.record_agent_failure(text)',
       'public.record_agent_success(text)', 'public.ring_doorbell(bigint[])', 'public.ring_next_in_project(text, uuid)',
-      'public.take_circuit_trial(text)']) sig
+      'public.take_circuit_trial(text)',
+      -- 20261201000110_drain's inner steps of claim_delivery / claim_next
+      'public.take_claim(public.event_deliveries, text, boolean)',
+      'public.claim_result(text, bigint, uuid, integer, integer, text)',
+      'public.delivery_is_due(public.event_deliveries)']) sig
     where to_regprocedure(sig) is not null
   loop
     execute format('revoke execute on function %s from service_role', v_fn);

@@ -6,8 +6,9 @@
 -- --- project settings -------------------------------------------------------------------------
 -- The tunables the agents read (functions/*/agent.py). A bad value is refused
 -- when written, with the key and what it must be; unknown keys pass (new
--- agents bring their own). Returns null when valid: agents and the runtime
--- may call it to fail a delivery permanently on settings written before this.
+-- agents bring their own). Returns null when valid. The same rules as
+-- shared/project_settings.py, which fails a delivery permanently on settings
+-- written before this trigger existed.
 create function public.project_settings_problem(p_settings jsonb) returns text
 language plpgsql immutable set search_path = public, pg_temp as $$
 declare
@@ -23,12 +24,10 @@ begin
     if v_key in ('duplicate_threshold', 'theme_similarity')
        and (v_number is null or v_number <= 0 or v_number > 1) then
       return format('projects.settings.%s must be a number in (0, 1], not %s', v_key, v_value);
-    elsif v_key = 'theme_threshold'
-       and (v_number is null or v_number <> trunc(v_number) or v_number < 1 or v_number > 1000000) then
-      return format('projects.settings.%s must be a whole number from 1 to 1000000, not %s', v_key, v_value);
-    elsif v_key = 'slack_rate_per_minute'
-       and (v_number is null or v_number <> trunc(v_number) or v_number < 0 or v_number > 1000000) then
-      return format('projects.settings.%s must be a whole number from 0 to 1000000, not %s', v_key, v_value);
+    elsif v_key in ('theme_threshold', 'slack_rate_per_minute')
+       -- written as a whole number (20, not 20.0: JSON readers make that a float)
+       and (v_number is null or v_value::text !~ '^[0-9]+$' or v_number < 1 or v_number > 100000) then
+      return format('projects.settings.%s must be a whole number from 1 to 100000, not %s', v_key, v_value);
     elsif v_key = 'notify_min_importance'
        and (jsonb_typeof(v_value) <> 'string' or v_value #>> '{}' not in ('low', 'normal', 'high', 'urgent')) then
       return format('projects.settings.%s must be one of "low", "normal", "high", "urgent", not %s', v_key, v_value);

@@ -79,7 +79,8 @@ ALLOWLIST: list[Row] = [
     # --- functions: the backbone's API --------------------------------------------------------------
     ("function", "public.claim_delivery(uuid, text, text) "
                  "public.complete_delivery(bigint, uuid, jsonb, jsonb) "
-                 "public.fail_delivery(bigint, uuid, text, boolean, double precision) "
+                 "public.claim_next(text, text, uuid) public.ring_next(text, uuid) "
+                 "public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean) "
                  "public.publish_events(jsonb) "
                  "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid) "
                  "public.reserve_notification(jsonb) public.finish_notification(text, text, text, jsonb, text)",
@@ -89,10 +90,13 @@ ALLOWLIST: list[Row] = [
      "why stored settings are invalid (to fail a delivery permanently)"),
     ("function", "public.sweep_deliveries(integer) public.run_periodic(integer) public.replay_dead(text) "
                  "public.resolve_stale_notifications() public.prune_rate_limits() "
+                 "public.collect_ring_errors(integer) public.record_ring_error(bigint, text) "
                  "public.replay_event(uuid, text) "
                  "public.replay_deliveries(uuid, text, text, uuid, timestamp with time zone, "
                  "timestamp with time zone, text[])",
-     "service_role", "EXECUTE", "operators' sweep and replay, callable with the service-role key"),
+     "service_role", "EXECUTE",
+     "operators' sweep, replay and ring-error bookkeeping (a relay beside pg_net), callable with the "
+     "service-role key"),
 
     # --- functions: nobody's but the owner's --------------------------------------------------------
     ("function", "public.agent_secret() public.agent_writable_tables() public.apply_writes(jsonb) "
@@ -100,8 +104,11 @@ ALLOWLIST: list[Row] = [
                  "public.lock_delivery(bigint) public.park_delivery(bigint, text) "
                  "public.publish_root_event(text, text, uuid, uuid, uuid, jsonb, text) "
                  "public.record_agent_failure(text) public.record_agent_success(text) "
-                 "public.ring_doorbell(bigint[]) public.ring_next_in_project(text, uuid) "
-                 "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer)", "", "",
+                 "public.ring_doorbell(bigint[]) "
+                 "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer) "
+                 "public.take_claim(event_deliveries, text, boolean) "
+                 "public.claim_result(text, bigint, uuid, integer, integer, text) "
+                 "public.delivery_is_due(event_deliveries)", "", "",
      "internal steps of the ledger's security-definer functions (which run as the owner); agent_secret "
      "would hand out the webhook secret"),
     ("function", "public.add_project_owner() public.touch_updated_at() public.count_votes() "

@@ -10,6 +10,8 @@ from uuid import UUID, uuid4
 import psycopg
 import pytest
 
+from shared.errors import InvalidSettings
+from shared.project_settings import check_project_settings
 from tests.helpers import Seed
 from tests.supabase.test_rls import as_role
 
@@ -33,6 +35,7 @@ def team(seed: Seed, db: psycopg.Connection) -> dict[str, UUID]:
     ({"theme_similarity": 0}, "theme_similarity must be a number in (0, 1]"),
     ({"theme_threshold": 2.5}, "theme_threshold must be a whole number"),
     ({"theme_threshold": -1}, "theme_threshold must be a whole number"),
+    ({"slack_rate_per_minute": 0}, "slack_rate_per_minute must be a whole number from 1 to 100000"),
     ({"slack_rate_per_minute": "20"}, "slack_rate_per_minute must be a whole number"),
     ({"notify_min_importance": "loud"}, "notify_min_importance must be one of"),
 ])
@@ -52,11 +55,34 @@ def test_bad_project_settings_are_refused_when_written(db: psycopg.Connection, s
 
 def test_good_settings_and_unknown_keys_are_accepted(db: psycopg.Connection, seed: Seed) -> None:
     settings = {"duplicate_threshold": 0.9, "theme_similarity": 1, "theme_threshold": 20,
-                "slack_rate_per_minute": 0, "notify_min_importance": "urgent", "some_new_agent_knob": "x"}
+                "slack_rate_per_minute": 100_000, "notify_min_importance": "urgent", "some_new_agent_knob": "x"}
     project = seed.project(**settings)
     assert db.execute("select settings from projects where id = %s", (project,)).fetchone()["settings"] == settings
     assert db.execute("select public.project_settings_problem('{\"theme_threshold\": \"x\"}') as p"
                       ).fetchone()["p"].startswith("projects.settings.theme_threshold")
+
+
+SAMPLES: list[dict[str, object]] = [
+    {"duplicate_threshold": 1}, {"duplicate_threshold": 0.5}, {"duplicate_threshold": 0}, {"duplicate_threshold": "0.9"},
+    {"duplicate_threshold": True}, {"theme_similarity": 1.0001}, {"theme_threshold": 20}, {"theme_threshold": 20.0},
+    {"theme_threshold": 100_000}, {"theme_threshold": 100_001}, {"theme_threshold": True},
+    {"slack_rate_per_minute": 1}, {"slack_rate_per_minute": 100_000}, {"slack_rate_per_minute": 0},
+    {"slack_rate_per_minute": None}, {"notify_min_importance": "low"}, {"notify_min_importance": "High"},
+    {"notify_min_importance": 3}, {"brand_color": "teal"},
+]
+
+
+@pytest.mark.parametrize("settings", SAMPLES, ids=json.dumps)
+def test_the_database_and_the_agents_agree_on_valid_settings(db: psycopg.Connection,
+                                                             settings: dict[str, object]) -> None:
+    """A value written past the trigger would otherwise fail deliveries forever."""
+    try:
+        check_project_settings(settings)
+        agents_accept = True
+    except InvalidSettings:
+        agents_accept = False
+    problem = db.execute("select project_settings_problem(%s) as p", (json.dumps(settings),)).fetchone()["p"]
+    assert (problem is None) == agents_accept, problem
 
 
 def test_only_owners_and_admins_approve_complete_and_link_specs(db: psycopg.Connection,
