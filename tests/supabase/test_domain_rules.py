@@ -63,7 +63,8 @@ def test_good_settings_and_unknown_keys_are_accepted(db: psycopg.Connection, see
 
 
 SAMPLES: list[dict[str, object]] = [
-    {"duplicate_threshold": 1}, {"duplicate_threshold": 0.5}, {"duplicate_threshold": 0}, {"duplicate_threshold": "0.9"},
+    {"duplicate_threshold": 1}, {"duplicate_threshold": 0.5}, {"duplicate_threshold": 0},
+    {"duplicate_threshold": "0.9"},
     {"duplicate_threshold": True}, {"theme_similarity": 1.0001}, {"theme_threshold": 20}, {"theme_threshold": 20.0},
     {"theme_threshold": 100_000}, {"theme_threshold": 100_001}, {"theme_threshold": True},
     {"slack_rate_per_minute": 1}, {"slack_rate_per_minute": 100_000}, {"slack_rate_per_minute": 0},
