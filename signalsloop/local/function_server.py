@@ -5,8 +5,8 @@ hardened against slow and half-open clients.
 threads and no read timeout: a connection that sends part of its headers
 holds a thread until it closes, so a dozen half-open connections stop the
 function (a new connection also waits for its first bytes in a thread, up to
-5 s). Cloud Run's front end completes requests before they reach the
-container, so this matters where clients reach gunicorn directly: here.
+5 s). On Cloud Run clients reach Google's front end, not gunicorn; here
+they reach gunicorn directly.
 
 This runner builds the same WSGI app (``functions_framework.create_app``)
 and runs it under gunicorn with :class:`BoundedThreadWorker`:

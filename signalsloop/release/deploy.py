@@ -77,10 +77,10 @@ def location_flags(region: str, project: str | None) -> list[str]:
     return [f"--region={region}", *([f"--project={project}"] if project else [])]
 
 
-# functions-framework's gunicorn on Cloud Run: Google's front end completes a
-# request before the container sees it (slow clients never hold a thread), and
-# a handler still running at the service timeout (--timeout) is interrupted so
-# its thread serves others (functions_framework/_http/gunicorn.py).
+# functions-framework's gunicorn on Cloud Run: clients reach Google's front
+# end, not gunicorn (a half-open connection to it holds no container thread),
+# and with these a handler still running at the service timeout (--timeout) is
+# interrupted so its thread serves others (functions_framework/_http/gunicorn.py).
 SERVER_ENV = {"THREADED_TIMEOUT_ENABLED": "True", "CLOUD_RUN_TIMEOUT_SECONDS": "300"}
 
 

@@ -43,7 +43,8 @@ $$;
 create or replace function public.run_periodic(p_limit integer default 500) returns jsonb
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
-  return jsonb_build_object('rung', public.sweep_deliveries(p_limit),
+  return jsonb_build_object('ring_errors', public.collect_ring_errors(),
+                            'rung', public.sweep_deliveries(p_limit),
                             'notifications_resolved', public.resolve_stale_notifications(),
                             'rate_limits_pruned', public.prune_rate_limits());
 end
