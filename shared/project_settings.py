@@ -22,7 +22,7 @@ class ProjectSettings(BaseModel):
     duplicate_threshold: float | None = Field(default=None, gt=0, le=1)
     theme_similarity: float | None = Field(default=None, gt=0, le=1)
     theme_threshold: int | None = Field(default=None, ge=1, le=100_000)
-    slack_rate_per_minute: int | None = Field(default=None, ge=1)
+    slack_rate_per_minute: int | None = Field(default=None, ge=1, le=100_000)
     notify_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
     notify_digest_min_importance: Literal["low", "normal", "high", "urgent"] | None = None
     notify_digest_hours: int | None = Field(default=None, ge=1, le=168)
@@ -35,6 +35,10 @@ class ProjectSettings(BaseModel):
 def check_project_settings(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     """``raw`` as a dict, or :class:`InvalidSettings` naming each bad key."""
     data = dict(raw or {})
+    nulls = [key for key in ProjectSettings.model_fields if key in data and data[key] is None]
+    if nulls:  # agents read a present key as a value: int(None) would fail on every delivery
+        raise InvalidSettings(f"project settings are invalid ({', '.join(nulls)}: null is not a value): "
+                              "fix them, then replay")
     for key in ("duplicate_threshold", "theme_similarity"):
         if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
             data[key] = float(data[key])  # JSON has one number type: 1 is a fine threshold

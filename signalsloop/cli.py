@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.text import Text
 from rich.tree import Tree
 
-from shared.errors import ConfigurationError, SignalsLoopError
+from shared.errors import BadRequest, ConfigurationError, SignalsLoopError
 from signalsloop.cli_view import add_event, event_line, health_table
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR = 0, 1, 2
@@ -226,6 +226,10 @@ def cmd_tail(args: argparse.Namespace) -> int:
                       project=parse_uuid(args.project, "project id") if args.project else None,
                       since=parse_time(args.since) if args.since else None)
     limit: int | None = args.limit
+    if limit is not None and limit < 1:
+        raise BadRequest(f"--limit must be a positive number of events, not {limit}")
+    if not 0 < args.interval < 3600:
+        raise BadRequest(f"--interval must be between 0 and 3600 seconds, not {args.interval}")
     out = _out()
     with connect(database_url()) as conn:
         tail = EventTail(conn, flt)
@@ -300,16 +304,22 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def cmd_agents(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
-    from signalsloop.operations.agents import agent_health
+    from signalsloop.operations.agents import agent_health, rate_limit_hits
     from signalsloop.operations.query import parse_duration
 
     since = parse_duration(args.since) if args.since else None
     with connect(database_url()) as conn:
         rows = agent_health(conn, since)
+        hits = rate_limit_hits(conn, since)
     if args.json:
         print(json.dumps(rows, indent=2, default=str))
-    else:
-        _out().print(health_table(rows))
+        return EXIT_OK
+    out = _out()
+    out.print(health_table(rows))
+    for hit in hits:
+        out.print(Text(f"rate limit: {hit['held_back']} {hit['event_type']} events held back for user "
+                       f"{hit['user_id']} in project {hit['project_id']} (last {hit['last_at']:%Y-%m-%d %H:%M:%S})",
+                       style="yellow"))
     return EXIT_OK
 
 

@@ -185,8 +185,8 @@ class Stack:
 
     def start_function(self, name: str, *, wait: bool = False) -> None:
         fn = self.functions[name]
-        binary = Path(sys.executable).with_name("functions-framework")
-        cmd = [str(binary), "--target", "handle", "--source", str(FUNCTIONS_DIR / name / "main.py"),
+        cmd = [sys.executable, "-m", "signalsloop.local.function_server", "--target", "handle",
+               "--source", str(FUNCTIONS_DIR / name / "main.py"),
                "--host", self.listen_host, "--port", str(fn.port)]
         out: Any = subprocess.DEVNULL
         if self.log_dir:

@@ -69,3 +69,15 @@ def agent_health(conn: psycopg.Connection[Any], since: timedelta | None = None) 
         outcomes = row["succeeded"] + row["shadow_runs"] + row["failed"] + row["dead"]
         row["success_rate"] = (row["succeeded"] + row["shadow_runs"]) / outcomes if outcomes else None
     return rows
+
+
+def rate_limit_hits(conn: psycopg.Connection[Any], since: timedelta | None = None) -> list[dict[str, Any]]:
+    """Members whose events a rate limit held back (votes in a loop), latest first."""
+    return query(conn, """
+        select project_id, user_id, event_type, sum(suppressed)::int as held_back,
+               max(last_suppressed_at) as last_at
+          from public.rate_limit_hits
+         where %(since)s::interval is null or window_start >= now() - %(since)s::interval
+         group by project_id, user_id, event_type
+         order by last_at desc
+         limit 20""", {"since": since})

@@ -139,18 +139,35 @@ def build_root_event(event_type: str, project: str, payload_json: str, *, aggreg
 
 def parse_payload(text: str) -> dict[str, Any]:
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"--payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    except RecursionError:
+        raise BadRequest("--payload is nested too deeply") from None
     if not isinstance(payload, dict):
         raise BadRequest(f"--payload must be a JSON object, not {type(payload).__name__}")
     return payload
 
 
+def _no_constant(name: str) -> Any:
+    """NaN and Infinity are not JSON (PostgreSQL would store them as null)."""
+    raise BadRequest(f"--payload holds {name}, which JSON does not allow")
+
+
+# Event families whose aggregate is a row the agents will read.
+AGGREGATE_TABLES = {"feedback": "posts", "spec": "specs"}
+
+
 def publish_event(conn: psycopg.Connection[Any], store: Store, event: DomainEvent, *, force: bool = False) -> UUID:
-    """Publish ``event``; unless ``force``, its project must exist."""
+    """Publish ``event``; unless ``force``, its project must exist, and so must
+    the post or spec it is about (agents would dead-letter it otherwise)."""
     if not force and not query(conn, "select 1 from public.projects where id = %s", (event.project_id,)):
         raise NotFound(f"unknown project {event.project_id} (use --force to publish anyway)")
+    table = AGGREGATE_TABLES.get(event.aggregate_type)
+    if not force and table and not query(conn, f"select 1 from public.{table} where id = %s and project_id = %s",
+                                         (event.aggregate_id, event.project_id)):
+        raise NotFound(f"{event.type} is about {table} row {event.aggregate_id}, which project {event.project_id} "
+                       "does not have (pass --aggregate-id, or --force to publish anyway)")
     store.publish([event])
     return event.id
 

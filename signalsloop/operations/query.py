@@ -45,13 +45,19 @@ def parse_duration(value: str) -> timedelta:
     match = _DURATION.match(value)
     if not match:
         raise BadRequest(f"duration {value!r} is not understood; use e.g. 30s, 10m, 2h, 1d")
-    return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    try:
+        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
+    except OverflowError:
+        raise BadRequest(f"duration {value!r} is too long") from None
 
 
 def parse_time(value: str, *, now: datetime | None = None) -> datetime:
     """An ISO time (naive means local time) or a duration meaning "that long ago"."""
     if _DURATION.match(value):
-        return (now or datetime.now(UTC)) - parse_duration(value)
+        try:
+            return (now or datetime.now(UTC)) - parse_duration(value)
+        except OverflowError:
+            raise BadRequest(f"time {value!r} ago is before the year 1") from None
     try:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -77,6 +77,13 @@ def location_flags(region: str, project: str | None) -> list[str]:
     return [f"--region={region}", *([f"--project={project}"] if project else [])]
 
 
+# functions-framework's gunicorn on Cloud Run: clients reach Google's front
+# end, not gunicorn (a half-open connection to it holds no container thread),
+# and with these a handler still running at the service timeout (--timeout) is
+# interrupted so its thread serves others (functions_framework/_http/gunicorn.py).
+SERVER_ENV = {"THREADED_TIMEOUT_ENABLED": "True", "CLOUD_RUN_TIMEOUT_SECONDS": "300"}
+
+
 def gcloud_deploy_command(agent: str, source: Path, *, region: str, project: str | None, supabase_url: str,
                           openai: bool = True, memory: str | None = None, env: dict[str, str] | None = None,
                           secrets: dict[str, str] | None = None, gcloud: str = "gcloud") -> list[str]:
@@ -87,7 +94,7 @@ def gcloud_deploy_command(agent: str, source: Path, *, region: str, project: str
         f"--source={source}", "--entry-point=handle", "--trigger-http", "--allow-unauthenticated",
         # Cloud Run must let a run last as long as its lease (agents.timeout_ms, up to 180 s for spec_writer).
         f"--memory={memory or default_memory(agent)}", "--timeout=300s",
-        f"--set-env-vars={gcloud_list({'SUPABASE_URL': supabase_url, **(env or {})})}",
+        f"--set-env-vars={gcloud_list({'SUPABASE_URL': supabase_url, **SERVER_ENV, **(env or {})})}",
         f"--set-secrets={gcloud_list(secrets_for(agent, openai=openai, extra=secrets))}",
         "--quiet",
     ]

@@ -56,7 +56,25 @@ $$;
 
 grant execute on function auth.uid(), auth.role(), auth.jwt() to anon, authenticated, service_role;
 
--- Supabase grants the API roles everything in public and lets RLS decide.
+-- As on Supabase, short statement timeouts for the API roles (they apply to
+-- sessions that log in as them, e.g. through PostgREST's authenticator).
+do $$
+begin
+  alter role anon set statement_timeout = '3s';
+  alter role authenticated set statement_timeout = '8s';
+exception when insufficient_privilege then
+  raise notice 'API roles keep their statement timeouts (not allowed to change them)';
+end
+$$;
+
+-- Supabase's default privileges, as broad as Supabase's: the API roles get
+-- everything on new tables, sequences and functions in public and RLS decides.
+-- This file only reproduces the platform; the migrations narrow the
+-- project's own objects (2026120100040001_least_privilege.sql,
+-- public.lock_down_project_objects()) and leave these defaults in place for
+-- objects the project did not create, so a team's own tables and functions,
+-- and extensions enabled later (whose functions PUBLIC may execute), behave
+-- here as they do on Supabase.
 alter default privileges in schema public grant all on tables to anon, authenticated, service_role;
 alter default privileges in schema public grant all on sequences to anon, authenticated, service_role;
 alter default privileges in schema public grant all on functions to anon, authenticated, service_role;

@@ -36,7 +36,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def publish(capsys: pytest.CaptureFixture[str], project: UUID, type_: str = "feedback.created",
             payload: str = '{"title": "Dark mode"}') -> UUID:
-    code, out, err = run(capsys, "events", "publish", type_, "--project", str(project), "--payload", payload)
+    """An injected event about a post that does not exist (--force: these tests watch the ledger)."""
+    code, out, err = run(capsys, "events", "publish", type_, "--project", str(project), "--payload", payload,
+                         "--force")
     assert code == 0, err
     return UUID(out.strip())
 
@@ -162,3 +164,50 @@ def test_placeholders_dispatch_to_their_modules(monkeypatch: pytest.MonkeyPatch,
     assert main(["--help"]) == 0
     assert main(["relay", "--concurrency", "many"]) == 2, "argparse usage errors exit 2 without raising"
     assert "usage:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ("replay", "--from", "99999999999d"),
+    ("replay", "--to", "99999999999999999999w"),
+    ("events", "tail", "--limit", "-5"),
+    ("events", "tail", "--limit", "0"),
+    ("events", "tail", "--once", "--interval", "nan"),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", '{"a": NaN}'),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", '{"a": -Infinity}'),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", "[" * 50_000 + "]" * 50_000),
+    ("events", "publish", "feedback.created", "--project", "{project}"),
+    ("events", "publish", "feedback.created", "--project", "{project}", "--aggregate-id", "{other_post}"),
+])
+def test_bad_arguments_are_one_error_line_and_exit_2(env: str, seed: Seed, capsys: Any,
+                                                     argv: tuple[str, ...]) -> None:
+    project, other = seed.project(), seed.project()
+    values = {"project": str(project), "other_post": str(seed.post(other))}
+    before = len(seed.events())
+    code, out, err = run(capsys, *(values.get(a.strip("{}"), a) for a in argv))
+    assert code == 2 and out == "", err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1, err
+    assert len(seed.events()) == before, "nothing was published"
+
+
+def test_publishing_feedback_for_an_existing_post_works(env: str, seed: Seed, capsys: Any) -> None:
+    project = seed.project()
+    post = seed.post(project)
+    code, _, err = run(capsys, "events", "publish", "feedback.voted", "--project", str(project),
+                         "--aggregate-id", str(post), "--payload", '{"delta": 1}')
+    assert code == 0, err
+    assert seed.events("feedback.voted")[0]["aggregate_id"] == post
+
+
+def test_agents_shows_where_the_vote_rate_limit_bit(env: str, seed: Seed, db: psycopg.Connection[Any],
+                                                   capsys: Any) -> None:
+    member = seed.user()
+    project = seed.project(owner=member)
+    post = seed.post(project)
+    db.execute("update backbone_config set vote_events_per_minute = 1")
+    with db.transaction():
+        for _ in range(2):
+            db.execute("insert into votes (post_id, user_id) values (%s, %s)", (post, member))
+            db.execute("delete from votes where post_id = %s and user_id = %s", (post, member))
+    code, out, err = run(capsys, "agents")
+    assert code == 0, err
+    assert f"rate limit: 3 feedback.voted events held back for user {member} in project {project}" in out

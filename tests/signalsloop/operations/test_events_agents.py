@@ -94,7 +94,12 @@ def test_publish_requires_a_known_project_unless_forced(db: psycopg.Connection[A
     with pytest.raises(NotFound, match="unknown project"):
         publish_event(db, store, stray)
     assert publish_event(db, store, stray, force=True) == stray.id
-    event = build_root_event("feedback.created", str(seed.project()), '{"title": "Dark mode"}')
+    project = seed.project()
+    ghost = build_root_event("feedback.created", str(project), '{"title": "Dark mode"}')
+    with pytest.raises(NotFound, match=r"which project .* does not have"):
+        publish_event(db, store, ghost)  # agents would dead-letter an event about no post
+    event = build_root_event("feedback.created", str(project), '{"title": "Dark mode"}',
+                             aggregate_id=str(seed.post(project)))
     publish_event(db, store, event)
     assert {d["agent"] for d in seed.deliveries(event_id=event.id)} == {"sentiment", "duplicate", "notify"}
 

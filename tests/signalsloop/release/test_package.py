@@ -230,6 +230,7 @@ def test_deploy_dry_run_prints_the_gcloud_commands(clean_env: pytest.MonkeyPatch
     for flag in ("signalsloop-sentiment", "--gen2", "--runtime=python311", "--trigger-http", "--entry-point=handle",
                  "--allow-unauthenticated", "--region=europe-west1", "--project=p1", f"--source={out / 'sentiment'}",
                  "--set-env-vars=SUPABASE_URL=https://abc.supabase.co",
+                 "THREADED_TIMEOUT_ENABLED=True", "CLOUD_RUN_TIMEOUT_SECONDS=300",
                  "SIGNALSLOOP_SECRET=signalsloop-secret:latest", "OPENAI_API_KEY=openai-api-key:latest"):
         assert flag in command, flag
     assert any(line.startswith("gcloud functions describe signalsloop-sentiment") for line in lines)

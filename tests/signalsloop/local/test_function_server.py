@@ -1,0 +1,88 @@
+"""A slow-loris run against a local function server on loopback, bounded in
+connections and time: half-open and silent connections are dropped within
+seconds, requests from others are served meanwhile and afterwards."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import httpx
+import pytest
+
+from signalsloop import ROOT
+from signalsloop.local.stack import free_port
+
+pytestmark = pytest.mark.timeout(90)
+SECRET = "loris-test-secret"
+CONNECTIONS = 12  # of each kind: more than the server's 8 threads
+
+
+@pytest.fixture
+def server(db_url: str) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": db_url, "SIGNALSLOOP_SECRET": SECRET, "THREADS": "8",
+           "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "signalsloop.local.function_server", "--target", "handle",
+         "--source", str(ROOT / "functions" / "priority" / "main.py"), "--port", str(port)],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def valid_request(url: str, timeout: float) -> httpx.Response:
+    """A signed webhook for an event the ledger does not know: served without any agent work."""
+    record = {"id": str(uuid4()), "type": "feedback.voted", "aggregate_type": "feedback",
+              "aggregate_id": str(uuid4()), "payload": {}, "metadata": {"project_id": str(uuid4())},
+              "version": 1, "created_at": datetime.now(UTC).isoformat()}
+    body = {"type": "INSERT", "table": "events", "schema": "public", "record": record, "old_record": None}
+    return httpx.post(url, json=body, headers={"Authorization": f"Bearer {SECRET}"}, timeout=timeout)
+
+
+def answered_by_the_function(response: httpx.Response) -> bool:
+    """The signed request passed the secret and reached the ledger: the event is unknown there."""
+    return response.status_code == 404 and "unknown event" in response.json()["message"]
+
+
+def closed_by_server(sock: socket.socket, within: float) -> bool:
+    sock.settimeout(within)
+    try:
+        return sock.recv(1024) == b""
+    except ConnectionResetError:
+        return True
+    except TimeoutError:
+        return False
+
+
+def test_half_open_and_silent_connections_are_dropped_and_others_served(server: str) -> None:
+    host, port = server.removeprefix("http://").rstrip("/").split(":")
+    attackers = []
+    for _ in range(CONNECTIONS):
+        half_open = socket.create_connection((host, int(port)))
+        half_open.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n")  # headers never end
+        attackers += [half_open, socket.create_connection((host, int(port)))]  # ... and one that says nothing
+    try:
+        assert answered_by_the_function(valid_request(server, timeout=15))
+        assert all(closed_by_server(s, within=15) for s in attackers), "every slow connection is dropped"
+        assert answered_by_the_function(valid_request(server, timeout=5))
+    finally:
+        for s in attackers:
+            s.close()
