@@ -32,6 +32,8 @@ class EventType:
     SPEC_APPROVED: Final = "spec.approved"
     SPEC_LINKED: Final = "spec.linked"
     SPEC_COMPLETED: Final = "spec.completed"
+    SPEC_UPDATED: Final = "spec.updated"
+    SPEC_COMMENTED: Final = "spec.commented"
     COMPETITOR_MENTIONED: Final = "competitor.mentioned"
     COMPETITOR_FEATURE_DETECTED: Final = "competitor.feature_detected"
     COMPETITIVE_THREAT_IDENTIFIED: Final = "competitive.threat_identified"
@@ -41,6 +43,7 @@ class EventType:
     ROADMAP_UPDATED: Final = "roadmap.updated"
     ROADMAP_STALLED: Final = "roadmap.stalled"
     NOTIFICATION_SENT: Final = "notification.sent"
+    CLOCK_TICK: Final = "clock.tick"
 
 
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(
