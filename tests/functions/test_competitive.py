@@ -14,10 +14,12 @@ import pytest
 
 from functions.competitive.agent import Context, decide
 from shared.analyzers.offline import OfflineAnalyzer
+from shared.analyzers.openai_analyzer import OpenAIAnalyzer
 from shared.clock import window_start
 from shared.events import DomainEvent, EventType
 from shared.feedback import feedback_text
 from shared.mentions import find_mentions
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.functions.conftest import FEEDBACK, PROJECT, T0, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
@@ -214,3 +216,30 @@ def test_members_edit_their_catalogue_and_read_results_of_their_project_only(see
         as_member(seed.conn, alice)
         seed.conn.execute("delete from competitors where name = 'Asana'")
     assert [r["name"] for r in rows(seed, "select name from competitors")] == ["Trello"]
+
+
+# -- with OpenAI (the fake server), over the agent's HTTP endpoint ------------------
+
+
+def test_openai_signals_and_a_malformed_answer_dead_lettered(store: Any, seed: Seed, no_proxy: None) -> None:
+    project = seed.project()
+    asana = add_competitor(seed, project, "Asana")
+    good = seed.post(project, "Asana is where we are heading", "Their timeline is better.")
+    bad = seed.post(project, "Asana again", "Still thinking about it.")
+    with FakeOpenAIServer() as server:
+        ai = OpenAIAnalyzer(api_key="k", base_url=server.base_url, model="gpt-test", timeout_s=2, max_retries=0)
+        pipeline = Pipeline(store, seed, ai)  # type: ignore[arg-type]
+        server.answer_chat(json.dumps({"competitors": [{"competitor": "Asana", "sentiment": "negative",
+                                                        "switching_intent": True, "features": ["timeline"]}]}))
+        server.answer_chat("{}")
+        server.answer_chat(json.dumps({"competitors": []}))
+        first, second = seed.events(EventType.FEEDBACK_CREATED)
+        assert pipeline.deliver("competitive", first)["status"] == "succeeded"
+        failed = pipeline.deliver("competitive", second)
+    assert failed["status"] == "dead" and "malformed CompetitorAnswer" in failed["message"]
+    [row] = rows(seed, "select * from competitor_mentions")
+    assert (row["feedback_id"], row["competitor_id"], row["model"]) == (good, asana, "gpt-test")
+    assert row["switching_intent"] is True and row["sentiment"] == "negative" and row["features"] == ["timeline"]
+    assert not rows(seed, "select * from competitor_mentions where feedback_id = %s", bad), "nothing half-written"
+    [feature] = seed.events(EventType.COMPETITOR_FEATURE_DETECTED)
+    assert feature["payload"]["feature"] == "timeline" and feature["payload"]["model"] == "gpt-test"
