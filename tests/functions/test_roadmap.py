@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
@@ -173,3 +174,33 @@ def test_spec_triggers_drive_the_roadmap_on_the_real_database(pipeline: Pipeline
     [stalled] = seed.events(EventType.ROADMAP_STALLED)
     assert stalled["payload"]["reason"] == "no_progress" and stalled["aggregate_id"] == spec_id
     assert rows(seed, "select stalled_at from roadmap_items")[0]["stalled_at"] is not None
+
+
+def test_members_comment_on_their_projects_specs_only(seed: Seed) -> None:
+    alice, bob = seed.user(), seed.user()
+    mine, theirs = seed.project(owner=alice), seed.project(owner=bob)
+    specs = {p: seed.conn.execute("insert into specs (project_id, title) values (%s, 'S') returning id",
+                                  (p,)).fetchone()["id"] for p in (mine, theirs)}
+
+    def as_alice(statement: str, *params: Any) -> Any:
+        seed.conn.execute("set local role authenticated")
+        seed.conn.execute("select set_config('request.jwt.claims', %s, true)", (f'{{"sub": "{alice}"}}',))
+        return seed.conn.execute(statement, params)
+
+    with seed.conn.transaction():
+        as_alice("insert into spec_comments (spec_id, author_id, body) values (%s, %s, 'Looks good')",
+                 specs[mine], alice)
+        assert [r["body"] for r in as_alice("select body from spec_comments")] == ["Looks good"]
+        assert as_alice("select count(*) as n from roadmap_items").fetchone()["n"] == 0
+    for statement, params in [("insert into spec_comments (spec_id, author_id, body) values (%s, %s, 'x')",
+                               (specs[theirs], alice)),
+                              ("insert into spec_comments (spec_id, author_id, body) values (%s, %s, 'x')",
+                               (specs[mine], bob)),
+                              ("update spec_comments set body = 'edited'", ()),
+                              ("insert into roadmap_items (spec_id, project_id, title, status, last_progress_at, "
+                               "last_progress, model) values (%s, %s, 'x', 'approved', now(), 'x', 'x')",
+                               (specs[mine], mine))]:
+        with pytest.raises(psycopg.errors.InsufficientPrivilege), seed.conn.transaction():
+            as_alice(statement, *params)
+    [commented] = seed.events(EventType.SPEC_COMMENTED)
+    assert commented["metadata"]["user_id"] == str(alice) and commented["aggregate_id"] == specs[mine]
