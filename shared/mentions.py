@@ -27,6 +27,7 @@ class Mention:
     start: int  # offsets in the original text
     end: int
     quote: str  # the sentence around the first match
+    terms: tuple[str, ...] = ()  # every name, alias and domain the competitor goes by
 
 
 def fold(text: str) -> tuple[str, list[int]]:
@@ -80,15 +81,20 @@ def quote_at(text: str, start: int, end: int, limit: int = MAX_QUOTE) -> str:
     return sentence[offset:offset + limit].strip() + "…"
 
 
-def sentences_with(text: str, term: str) -> list[str]:
-    """Every sentence of ``text`` that contains ``term`` (folded, on word boundaries)."""
-    pattern = _pattern(fold(term)[0], False)
+def sentences_with(text: str, terms: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Every sentence of ``text`` naming one of ``terms``, with the terms it names as written there."""
+    patterns = [_pattern(fold(t)[0], "." in t and " " not in t.strip()) for t in terms if t.strip()]
     out, begin = [], 0
     for m in [*_SENTENCE_END.finditer(text), None]:
         finish = m.end() if m is not None else len(text)
         sentence = " ".join(text[begin:finish].split())
-        if sentence and pattern.search(fold(sentence)[0]):
-            out.append(sentence)
+        folded, origin = fold(sentence)
+        named = []
+        for pattern in patterns:
+            if found := pattern.search(folded):
+                named.append(sentence[origin[found.start()]:origin[found.end() - 1] + 1])
+        if sentence and named:
+            out.append((sentence, named))
         begin = finish
     return out
 
@@ -106,8 +112,10 @@ def find_mentions(text: str, competitors: Iterable[Mapping[str, Any]]) -> list[M
         if first is None:
             continue
         start, end = origin[first[0]], origin[first[1] - 1] + 1
+        terms = (str(competitor["name"]), *[str(a) for a in competitor.get("aliases") or []],
+                 *[str(d) for d in competitor.get("domains") or []])
         found.append(Mention(str(competitor["id"]), str(competitor["name"]), text[start:end], start, end,
-                             quote_at(text, start, end)))
+                             quote_at(text, start, end), tuple(t for t in terms if t.strip())))
     return sorted(found, key=lambda m: (m.start, m.name))
 
 

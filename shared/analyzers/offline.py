@@ -79,10 +79,11 @@ class OfflineAnalyzer:
         engine = _sentiment_engine()
         signals = []
         for m in mentions:
-            said = sentences_with(text, m.matched) or [m.quote]
-            found = [f for s in said for f in offline_competitive.features(s, m.matched)]
+            said = sentences_with(text, m.terms or (m.matched,)) or [(m.quote, [m.matched])]
+            pairs = [(sentence, term) for sentence, named in said for term in named]
+            found = [f for sentence, term in pairs for f in offline_competitive.features(sentence, term)]
             signals.append(CompetitorSignal(
-                competitor=m.name, sentiment=engine.score(" ".join(said)).label,
-                switching_intent=any(offline_competitive.switching_intent(s, m.matched) for s in said),
+                competitor=m.name, sentiment=engine.score(" ".join(s for s, _ in said)).label,
+                switching_intent=any(offline_competitive.switching_intent(s, t) for s, t in pairs),
                 features=list(dict.fromkeys(found)), model=offline_competitive.MODEL_NAME))
         return signals

@@ -35,7 +35,7 @@ _SWITCH = re.compile(r"\b(?:" + "|".join(_SWITCH_CUES) + r")\b")
 _FROM = re.compile(r"\b(?:from|away\s+from|von|desde|de|du)\s+$")
 
 _HAS = (r"(?:already\s+|now\s+)?(?:has|have|had|offers?|supports?|provides?|includes?|ships?|gives\s+you|"
-        r"lets\s+you|does|tiene|ofrece|hat|bietet|propose|offre|possede|tem|oferece)")
+        r"lets\s+you|tiene|ofrece|hat|bietet|propose|offre|possede|tem|oferece)")
 _WHICH = r"(?:(?:which|who|that|qui|que|die|das|der|welche|que)\s+)?"
 _ARTICLE = r"(?:(?:a|an|the|its|their|un|una|une|le|la|les|ein|eine|einen|einer|el|los|las|um|uma|o|os)\s+)?"
 _STOP = frozenset((
@@ -48,14 +48,12 @@ _LIKE = re.compile(r"(?:like|as\s+in|such\s+as|wie\s+(?:bei|in)|como\s+(?:en|no|
 def switching_intent(sentence: str, matched: str) -> bool:
     """Does ``sentence`` say its writer is leaving (or may leave) for ``matched``?"""
     folded, _ = fold(sentence)
-    term, _ = fold(matched)
-    at = folded.find(term)
-    if at < 0:
-        return False
-    before = folded[:at]
-    if _FROM.search(before):
-        return False
-    return any(m.end() <= at for m in _SWITCH.finditer(before))
+    term = re.escape(fold(matched)[0])
+    for found in re.finditer(rf"(?<!\w){term}(?!\w)", folded):
+        before = folded[:found.start()]
+        if not _FROM.search(before) and any(m.end() <= found.start() for m in _SWITCH.finditer(before)):
+            return True
+    return False
 
 
 def _words_until_stop(text: str, origin: list[int], start: int, source: str) -> str | None:

@@ -59,3 +59,13 @@ def test_the_offline_analyzer_gives_one_signal_per_mention_with_its_model() -> N
     assert signals[0].sentiment == "positive" and signals[1].sentiment == "negative"
     assert {s.model for s in signals} == {MODEL_NAME}
     assert OfflineAnalyzer().competitor_signals(text, []) == []
+
+
+def test_every_sentence_naming_the_competitor_by_any_of_its_names_counts() -> None:
+    catalogue = [{"id": "a", "name": "Asana", "aliases": ["Asana Work Management"], "domains": ["asana.com"]}]
+    text = ("Our lead says asana.com does this better and we may move to Asana next quarter. "
+            "Unrelated sentence. Asana Work Management offers a timeline view with dependencies.")
+    [mention] = find_mentions(text, catalogue)
+    assert mention.matched == "asana.com" and mention.quote.startswith("Our lead says")
+    [signal] = OfflineAnalyzer().competitor_signals(text, [mention])
+    assert signal.switching_intent is True and signal.features == ["timeline view"]
