@@ -5,7 +5,6 @@ answers re-asked once and then a permanent error."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,18 +18,6 @@ CATALOGUE = [{"id": "a", "name": "Asana", "aliases": [], "domains": []},
              {"id": "n", "name": "Notion", "aliases": ["Notion HQ"], "domains": []}]
 TEXT = "We are leaving for Asana. Notion HQ is fine, it has offline mode."
 MENTIONS = find_mentions(TEXT, CATALOGUE)
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def analyzer(server: FakeOpenAIServer) -> OpenAIAnalyzer:
-    return OpenAIAnalyzer(api_key="test-key", base_url=server.base_url, model="gpt-test", timeout_s=2.0,
-                          max_retries=0)
 
 
 def answer(*items: dict[str, Any]) -> str:
