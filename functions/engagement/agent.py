@@ -82,12 +82,13 @@ class EngagementAgent:
         user = contributor(event)
         if user is None:
             return base
-        since = event_time(event) - timedelta(days=base.window_days)
+        found = deps.store.select("user_engagement", eq={"project_id": event.project_id, "user_id": user})
+        current = found[0] if found else None
+        since = latest(event, current) - timedelta(days=base.window_days)
         activity = deps.store.rpc("engagement_activity", {"p_project_id": event.project_id, "p_user_id": user,
                                                           "p_since": since}) or {}
-        current = deps.store.select("user_engagement", eq={"project_id": event.project_id, "user_id": user})
         return replace(base, user_id=user, totals=dict(activity.get("totals") or {}),
-                       recent=list(activity.get("recent") or []), current=current[0] if current else None)
+                       recent=list(activity.get("recent") or []), current=current)
 
     def decide(self, event: DomainEvent, context: Context) -> Decision:
         return decide(event, context)
@@ -102,12 +103,12 @@ def decide(event: DomainEvent, context: Context) -> Decision:
     at = event_time(event)
     recorded = any(str(r.get("event_id")) == str(event.id) for r in context.recent)
     recent = [*context.recent] if recorded else [*context.recent, {"event_id": str(event.id), "kind": kind, "at": at}]
-    since = at - timedelta(days=context.window_days)
-    window = [r for r in recent if since <= parse_time(r["at"]) <= at]
+    last_active = latest(event, context.current)
+    since = last_active - timedelta(days=context.window_days)
+    window = [r for r in recent if since <= parse_time(r["at"]) <= last_active]
     totals = {k: int(context.totals.get(k, 0)) + (0 if recorded or k != kind else 1) for k in WEIGHTS}
     current = context.current or {}
     status, crossings = str(current.get("status") or "active"), int(current.get("crossings") or 0)
-    last_active = max([at, *([parse_time(current["last_active_at"])] if current.get("last_active_at") else [])])
     row = {"project_id": event.project_id, "user_id": context.user_id, "posts": totals["post"],
            "comments": totals["comment"], "votes": totals["vote"], "recent": len(window),
            "score": sum(WEIGHTS[str(r["kind"])] for r in window), "last_active_at": last_active,
@@ -132,6 +133,15 @@ def decide(event: DomainEvent, context: Context) -> Decision:
     return Decision(writes=writes, events=events,
                     summary={"user": str(context.user_id), "status": row["status"], "recent": len(window),
                              "engaged": bool(events)})
+
+
+def latest(event: DomainEvent, current: dict[str, Any] | None) -> datetime:
+    """The user's latest activity, this event included. The window ends there,
+    not at this event: deliveries may arrive out of order (a post's event after
+    the comments on it), and the later contributions still count."""
+    at = event_time(event)
+    last = current.get("last_active_at") if current else None
+    return max(at, parse_time(last)) if last else at
 
 
 def silent_past(row: dict[str, Any], at: datetime, days: float) -> bool:

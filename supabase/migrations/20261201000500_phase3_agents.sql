@@ -86,6 +86,8 @@ create table public.user_engagement (
   primary key (project_id, user_id)
 );
 create index user_engagement_status_idx on public.user_engagement (project_id, status);
+create trigger user_engagement_touch before update on public.user_engagement
+  for each row execute function public.touch_updated_at();
 
 -- A user's totals and their contributions since p_since, for the engagement
 -- agent (which must not read a power user's whole history on every vote).
@@ -138,6 +140,8 @@ create table public.roadmap_items (
   updated_at timestamptz not null default now()
 );
 create index roadmap_items_project_idx on public.roadmap_items (project_id, status);
+create trigger roadmap_items_touch before update on public.roadmap_items
+  for each row execute function public.touch_updated_at();
 
 -- Spec edits and status changes without an event of their own become
 -- spec.updated; spec comments become spec.commented.

@@ -176,3 +176,14 @@ def test_contributions_crossings_and_ticks_on_the_real_database(pipeline: Pipeli
     assert at_risk["aggregate_id"] == fan and at_risk["payload"]["silent_days"] > 10
     assert rows(seed, "select status from user_engagement where user_id = %s", fan)[0]["status"] == "at_risk"
     assert len(rows(seed, "select * from user_activity")) == 4
+
+
+def test_a_contribution_delivered_after_later_ones_still_sees_them() -> None:
+    """The post's event arrives after the two comments made on it later."""
+    later = [{"event_id": str(uuid4()), "kind": "comment", "at": (T0 + timedelta(minutes=m)).isoformat()}
+             for m in (1, 2)]
+    decision = decide(contribution(EventType.FEEDBACK_CREATED), Context(
+        USER, {"comment": 2}, later, row("active", last=T0 + timedelta(minutes=2))))
+    (stored,) = writes_to(decision, "user_engagement")
+    assert stored["recent"] == 3 and stored["status"] == "engaged" and len(decision.events) == 1
+    assert stored["last_active_at"] == T0 + timedelta(minutes=2), "last activity never goes back"
