@@ -38,7 +38,7 @@ class Context:
     feedback_sentiment: str | None = None
     # competitor.mentioned
     competitor: dict[str, Any] | None = None
-    mentions: list[dict[str, Any]] = field(default_factory=list)
+    mentions: list[dict[str, Any]] = field(default_factory=list)  # the competitor's, in the window at least
     threshold: int = DEFAULT_THREAT_THRESHOLD
     window_days: int = DEFAULT_WINDOW_DAYS
     already_identified: bool = False
@@ -73,7 +73,8 @@ def _load_mentioned(event: DomainEvent, deps: Deps) -> Context:
     threshold = int(setting(settings, "competitor_threat_threshold", DEFAULT_THREAT_THRESHOLD, minimum=1))
     days = int(setting(settings, "competitor_threat_window_days", DEFAULT_WINDOW_DAYS, minimum=1))
     start = window_start(_mentioned_at(event), days)
-    mentions = store.select("competitor_mentions", eq={"competitor_id": competitor_id})
+    mentions = store.rpc("competitor_mentions_between", {"p_competitor_id": competitor_id, "p_from": start,
+                                                         "p_to": start + timedelta(days=days)})
     identified = store.select("competitive_threats", eq={"competitor_id": competitor_id, "window_start": start},
                               columns=["window_start"])
     return Context(competitor=found[0] if found else None, mentions=mentions, threshold=threshold,

@@ -46,7 +46,7 @@ ITEM_COLUMNS = ("spec_id", "project_id", "title", "status", "target_date", "link
 class Context:
     spec: dict[str, Any] | None = None
     item: dict[str, Any] | None = None
-    items: list[dict[str, Any]] = field(default_factory=list)  # clock.tick: the project's items
+    items: list[dict[str, Any]] = field(default_factory=list)  # clock.tick: the project's active items
     stall_days: float = DEFAULT_STALL_DAYS
     target_days: float = DEFAULT_TARGET_DAYS
 
@@ -59,7 +59,7 @@ class RoadmapAgent:
         stall = setting(settings, "roadmap_stall_days", DEFAULT_STALL_DAYS)
         target = setting(settings, "roadmap_target_days", DEFAULT_TARGET_DAYS)
         if event.type == EventType.CLOCK_TICK:
-            items = deps.store.select("roadmap_items", eq={"project_id": event.project_id})
+            items = deps.store.select("roadmap_items", eq={"project_id": event.project_id}, in_={"status": ACTIVE})
             return Context(items=items, stall_days=stall, target_days=target)
         spec = deps.store.select("specs", eq={"id": event.aggregate_id})
         item = deps.store.select("roadmap_items", eq={"spec_id": event.aggregate_id})

@@ -54,6 +54,18 @@ create table public.competitive_threats (
 );
 create index competitive_threats_project_idx on public.competitive_threats (project_id, identified_at desc);
 
+-- A competitor's mentions in one window, for the threat count (not its whole history).
+create function public.competitor_mentions_between(p_competitor_id uuid, p_from timestamptz, p_to timestamptz)
+returns setof public.competitor_mentions
+language sql stable security definer set search_path = public, pg_temp as $$
+  select * from public.competitor_mentions m
+   where m.competitor_id = p_competitor_id and m.mentioned_at >= p_from and m.mentioned_at < p_to
+   order by m.mentioned_at, m.feedback_id
+$$;
+revoke execute on function public.competitor_mentions_between(uuid, timestamptz, timestamptz)
+  from public, anon, authenticated;
+grant execute on function public.competitor_mentions_between(uuid, timestamptz, timestamptz) to service_role;
+
 -- --- engagement ----------------------------------------------------------------
 
 -- Every contribution, once (keyed by the event that reported it).
