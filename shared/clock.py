@@ -45,11 +45,3 @@ def window_start(at: datetime, days: int) -> datetime:
     size = timedelta(days=max(days, 1))
     return WINDOW_EPOCH + ((at - WINDOW_EPOCH) // size) * size
 
-
-def setting(settings: dict[str, Any], key: str, default: float, *, minimum: float = 0) -> float:
-    """A numeric per-project setting; a missing or unusable value means the default."""
-    try:
-        value = float(settings.get(key, default))
-    except (TypeError, ValueError):
-        return default
-    return value if value >= minimum and value == value else default

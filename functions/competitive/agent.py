@@ -16,7 +16,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.agent import Decision, Deps
-from shared.clock import event_time, parse_time, setting, window_start
+from shared.clock import event_time, parse_time, window_start
 from shared.events import DomainEvent, EventType
 from shared.feedback import feedback_text, load_post, project_settings
 from shared.mentions import Mention, find_mentions
@@ -70,8 +70,8 @@ def _load_mentioned(event: DomainEvent, deps: Deps) -> Context:
     store, competitor_id = deps.store, event.aggregate_id
     found = store.select("competitors", eq={"id": competitor_id})
     settings = project_settings(store, event.project_id)
-    threshold = int(setting(settings, "competitor_threat_threshold", DEFAULT_THREAT_THRESHOLD, minimum=1))
-    days = int(setting(settings, "competitor_threat_window_days", DEFAULT_WINDOW_DAYS, minimum=1))
+    threshold = int(settings.get("competitor_threat_threshold") or DEFAULT_THREAT_THRESHOLD)
+    days = int(settings.get("competitor_threat_window_days") or DEFAULT_WINDOW_DAYS)
     start = window_start(_mentioned_at(event), days)
     mentions = store.rpc("competitor_mentions_between", {"p_competitor_id": competitor_id, "p_from": start,
                                                          "p_to": start + timedelta(days=days)})

@@ -22,7 +22,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.agent import Decision, Deps
-from shared.clock import event_time, parse_time, setting
+from shared.clock import event_time, parse_time
 from shared.events import DomainEvent, EventType
 from shared.feedback import project_settings
 from shared.publish import follow_on
@@ -73,9 +73,9 @@ class EngagementAgent:
 
     def load(self, event: DomainEvent, deps: Deps) -> Context:
         settings = project_settings(deps.store, event.project_id)
-        base = Context(threshold=int(setting(settings, "engagement_threshold", DEFAULT_THRESHOLD, minimum=1)),
-                       window_days=setting(settings, "engagement_window_days", DEFAULT_WINDOW_DAYS),
-                       at_risk_days=setting(settings, "engagement_at_risk_days", DEFAULT_AT_RISK_DAYS))
+        base = Context(threshold=int(settings.get("engagement_threshold") or DEFAULT_THRESHOLD),
+                       window_days=float(settings.get("engagement_window_days") or DEFAULT_WINDOW_DAYS),
+                       at_risk_days=float(settings.get("engagement_at_risk_days") or DEFAULT_AT_RISK_DAYS))
         if event.type == EventType.CLOCK_TICK:
             engaged = deps.store.select("user_engagement", eq={"project_id": event.project_id, "status": "engaged"})
             return replace(base, engaged=engaged)

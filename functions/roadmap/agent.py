@@ -22,7 +22,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.agent import Decision, Deps
-from shared.clock import event_time, parse_time, setting
+from shared.clock import event_time, parse_time
 from shared.errors import PermanentError
 from shared.events import DomainEvent, EventType
 from shared.feedback import project_settings
@@ -56,8 +56,8 @@ class RoadmapAgent:
 
     def load(self, event: DomainEvent, deps: Deps) -> Context:
         settings = project_settings(deps.store, event.project_id)
-        stall = setting(settings, "roadmap_stall_days", DEFAULT_STALL_DAYS)
-        target = setting(settings, "roadmap_target_days", DEFAULT_TARGET_DAYS)
+        stall = float(settings.get("roadmap_stall_days") or DEFAULT_STALL_DAYS)
+        target = float(settings.get("roadmap_target_days") or DEFAULT_TARGET_DAYS)
         if event.type == EventType.CLOCK_TICK:
             items = deps.store.select("roadmap_items", eq={"project_id": event.project_id}, in_={"status": ACTIVE})
             return Context(items=items, stall_days=stall, target_days=target)

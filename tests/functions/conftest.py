@@ -110,6 +110,9 @@ class Pipeline:
     def __init__(self, store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer,
                  notifier_factory: NotifierFactory | None = None) -> None:
         self.store, self.seed = store, seed
+        # These tests drive each delivery by its own request and look at each
+        # answer; draining (tested in tests/shared/test_drain.py) is off.
+        seed.configure(drain_budget_ms=0)
         settings = Settings(signalsloop_secret=SecretStr(SECRET), database_url="unused")
         self.deps = Deps(settings, store, lambda: analyzer, notifier_factory or (lambda project: None))
         self.apps: dict[str, flask.Flask] = {}

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.clock import event_time, parse_time, setting, window_start
+from shared.clock import event_time, parse_time, window_start
 from shared.errors import PermanentError
 from shared.events import EventType
 from tests.functions.conftest import T0, make_event
@@ -41,10 +41,3 @@ def test_windows_are_fixed_and_weeks_start_on_monday(at: datetime, days: int, st
     assert window_start(at, days) == start
     assert window_start(start + timedelta(days=days) - timedelta(microseconds=1), days) == start
 
-
-def test_settings_fall_back_to_their_default() -> None:
-    assert setting({"x": "5"}, "x", 3) == 5
-    assert setting({"x": "five"}, "x", 3) == 3
-    assert setting({"x": -1}, "x", 3) == 3
-    assert setting({"x": float("nan")}, "x", 3) == 3
-    assert setting({}, "x", 3) == 3

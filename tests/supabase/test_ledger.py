@@ -162,9 +162,9 @@ def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed:
     assert store.rpc("sweep_deliveries", {"p_limit": 100}) == 0, "nothing is due again right away"
 
 
-def test_a_paused_agents_backlog_does_not_block_the_sweep_for_others(seed: Seed, store: PostgresStore) -> None:
+def test_an_agent_turned_offs_backlog_does_not_block_the_sweep_for_others(seed: Seed, store: PostgresStore) -> None:
     seed.configure(backoff_base_ms=0, redelivery_after_seconds=30)
-    seed.agent("notify", mode="paused")
+    seed.agent("notify", mode="off")
     project = seed.project()
     events = [root_event(project) for _ in range(5)]
     store.publish(events)
