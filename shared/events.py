@@ -35,6 +35,7 @@ class EventType:
     SPEC_LINKED: Final = "spec.linked"
     SPEC_COMPLETED: Final = "spec.completed"
     SPEC_UPDATED: Final = "spec.updated"
+    SPEC_COMMENTED: Final = "spec.commented"
     COMPETITOR_MENTIONED: Final = "competitor.mentioned"
     COMPETITOR_FEATURE_DETECTED: Final = "competitor.feature_detected"
     COMPETITIVE_THREAT_IDENTIFIED: Final = "competitive.threat_identified"

@@ -13,6 +13,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.mentions import Mention
+
 SentimentLabel = Literal["negative", "neutral", "positive"]
 
 
@@ -55,6 +57,16 @@ class SpecDraft(BaseModel):
     model: str
 
 
+class CompetitorSignal(BaseModel):
+    """What one piece of feedback says about one competitor it mentions."""
+
+    competitor: str  # the catalogue name it was asked about
+    sentiment: SentimentLabel
+    switching_intent: bool  # the writer is leaving (or thinking of leaving) for it
+    features: list[str] = Field(default_factory=list)  # what the competitor has, in a few words each
+    model: str
+
+
 class Analyzer(Protocol):
     """Everything the agents ask of AI. Implementations must be deterministic
     enough to test (the offline one is fully deterministic)."""
@@ -80,6 +92,10 @@ class Analyzer(Protocol):
         ...
 
     def draft_spec(self, theme: str, items: Sequence[FeedbackItem]) -> SpecDraft: ...
+
+    def competitor_signals(self, text: str, mentions: Sequence[Mention]) -> list[CompetitorSignal]:
+        """One signal per mention (competitors found in ``text``), in that order."""
+        ...
 
 
 class Message(BaseModel):

@@ -30,6 +30,19 @@ class ProjectSettings(BaseModel):
     notify_channels: dict[Literal["low", "normal", "high", "urgent", "digest"], str] | None = None
     slack_users: dict[str, str] | None = None
     spec_quality_min: int | None = Field(default=None, ge=0, le=100)
+    # competitive, engagement, roadmap (docs/agents.md)
+    competitor_threat_threshold: int | None = Field(default=None, ge=1, le=100_000)
+    competitor_threat_window_days: int | None = Field(default=None, ge=1, le=366)
+    engagement_threshold: int | None = Field(default=None, ge=1, le=100_000)
+    engagement_window_days: float | None = Field(default=None, gt=0, le=3660)
+    engagement_at_risk_days: float | None = Field(default=None, gt=0, le=3660)
+    roadmap_stall_days: float | None = Field(default=None, gt=0, le=3660)
+    roadmap_target_days: float | None = Field(default=None, gt=0, le=3660)
+
+
+# JSON has one number type: 1 is a fine threshold, 14 a fine number of days.
+FLOATS = ("duplicate_threshold", "theme_similarity", "engagement_window_days", "engagement_at_risk_days",
+          "roadmap_stall_days", "roadmap_target_days")
 
 
 def check_project_settings(raw: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -39,9 +52,9 @@ def check_project_settings(raw: Mapping[str, Any] | None) -> dict[str, Any]:
     if nulls:  # agents read a present key as a value: int(None) would fail on every delivery
         raise InvalidSettings(f"project settings are invalid ({', '.join(nulls)}: null is not a value): "
                               "fix them, then replay")
-    for key in ("duplicate_threshold", "theme_similarity"):
+    for key in FLOATS:
         if isinstance(data.get(key), int) and not isinstance(data.get(key), bool):
-            data[key] = float(data[key])  # JSON has one number type: 1 is a fine threshold
+            data[key] = float(data[key])
     try:
         ProjectSettings.model_validate(data)
     except ValidationError as exc:

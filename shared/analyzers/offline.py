@@ -22,8 +22,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from shared.analyzers import offline_embedding, offline_sentiment, offline_spec, offline_text
-from shared.ports import FeedbackItem, Sentiment, SpecDraft
+from shared.analyzers import offline_competitive, offline_embedding, offline_sentiment, offline_spec, offline_text
+from shared.mentions import Mention, sentences_with
+from shared.ports import CompetitorSignal, FeedbackItem, Sentiment, SpecDraft
 
 
 @lru_cache(maxsize=1)
@@ -72,3 +73,17 @@ class OfflineAnalyzer:
     def draft_spec(self, theme: str, items: Sequence[FeedbackItem]) -> SpecDraft:
         sentiments = self.sentiment([i.text for i in items])
         return offline_spec.draft(theme, items, sentiments, self.model)
+
+    def competitor_signals(self, text: str, mentions: Sequence[Mention]) -> list[CompetitorSignal]:
+        """Rules over the sentences naming each competitor (see :mod:`shared.analyzers.offline_competitive`)."""
+        engine = _sentiment_engine()
+        signals = []
+        for m in mentions:
+            said = sentences_with(text, m.terms or (m.matched,)) or [(m.quote, [m.matched])]
+            pairs = [(sentence, term) for sentence, named in said for term in named]
+            found = [f for sentence, term in pairs for f in offline_competitive.features(sentence, term)]
+            signals.append(CompetitorSignal(
+                competitor=m.name, sentiment=engine.score(" ".join(s for s, _ in said)).label,
+                switching_intent=any(offline_competitive.switching_intent(s, t) for s, t in pairs),
+                features=list(dict.fromkeys(found)), model=offline_competitive.MODEL_NAME))
+        return signals

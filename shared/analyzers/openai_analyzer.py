@@ -19,13 +19,15 @@ from uuid import UUID
 
 from pydantic import BaseModel, ValidationError
 
+from shared.analyzers import openai_competitive
 from shared.analyzers.openai_errors import map_openai_error
 from shared.errors import (
     ConfigurationError,
     PermanentError,
     SignalsLoopError,
 )
-from shared.ports import Evidence, FeedbackItem, Sentiment, SentimentLabel, SpecDraft
+from shared.mentions import Mention
+from shared.ports import CompetitorSignal, Evidence, FeedbackItem, Sentiment, SentimentLabel, SpecDraft
 
 if TYPE_CHECKING:
     import httpx2
@@ -172,7 +174,20 @@ class OpenAIAnalyzer:
         user = f"Theme: {theme}\nFeedback (JSON):\n{json.dumps(listing, ensure_ascii=False)}"
         return self._ask(SpecAnswer, SPEC_PROMPT, user, lambda a: self._check_spec(a, chosen))
 
+    def competitor_signals(self, text: str, mentions: Sequence[Mention]) -> list[CompetitorSignal]:
+        if not mentions:
+            return []
+        return self._ask(openai_competitive.CompetitorAnswer, openai_competitive.PROMPT,
+                         openai_competitive.question(text, mentions), lambda a: self._check_competitors(a, mentions))
+
     # -- internals ------------------------------------------------------------
+
+    def _check_competitors(self, answer: openai_competitive.CompetitorAnswer,
+                           mentions: Sequence[Mention]) -> list[CompetitorSignal]:
+        try:
+            return openai_competitive.check(answer, mentions, self._model)
+        except ValueError as error:
+            raise _Malformed(str(error)) from error
 
     def _sentiment_batch(self, texts: Sequence[str]) -> list[Sentiment]:
         inputs = [{"index": i, "text": _clip(t)} for i, t in enumerate(texts)]

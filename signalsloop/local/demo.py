@@ -16,7 +16,7 @@ from psycopg.types.json import Jsonb
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from signalsloop.local import scenario
+from signalsloop.local import demo_agents, scenario
 from signalsloop.local.stack import Stack, throwaway_stack
 from signalsloop.operations import metrics
 
@@ -36,9 +36,10 @@ def seed_project(conn: Conn) -> tuple[UUID, list[UUID]]:
                  (f"user{i}-{uuid4().hex[:6]}@tidewater.example",)) for i in range(16)]
     project = one(conn, "insert into projects (name, slug, owner_id, settings) values (%s, %s, %s, %s) returning id",
                   (scenario.PRODUCT, f"tidewater-{uuid4().hex[:6]}", users[0],
-                   Jsonb({"theme_threshold": scenario.SPEC_THRESHOLD})))
+                   Jsonb({"theme_threshold": scenario.SPEC_THRESHOLD, **demo_agents.PROJECT_SETTINGS})))
     for user in users[1:]:
         conn.execute("insert into project_members (project_id, user_id) values (%s, %s)", (project, user))
+    demo_agents.seed_competitors(conn, project)
     return project, users
 
 
@@ -67,6 +68,13 @@ def run_scenario(stack: Stack, progress: Progress | None) -> datetime:
                 n += 1
                 time.sleep(0.05)
             stack.wait_settled(timeout=120, on_progress=_progress_callback(progress))
+        # The team approves the drafted spec; then the clock moves on and nobody works on it.
+        demo_agents.approve_drafted_specs(conn, project)
+        stack.wait_settled(timeout=60, on_progress=_progress_callback(progress))
+        demo_agents.days_later(conn, project)
+        stack.wait_settled(timeout=60, on_progress=_progress_callback(progress))
+        demo_agents.newcomer(conn, project)
+        stack.wait_settled(timeout=60, on_progress=_progress_callback(progress))
     return started
 
 
@@ -112,6 +120,7 @@ def summary(conn: Conn, since: datetime) -> dict[str, Any]:
     out["chain_to_spec"] = chain_to_spec(conn, since)
     out["spec_quality"] = spec_quality(conn, since)
     out["digests"] = digests(conn, since)
+    out.update(demo_agents.summary(conn, since))
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -21,7 +22,7 @@ def _pairs(title: str, data: dict[str, Any], *columns: str) -> Table:
 
 
 def render_summary(console: Console, s: dict[str, Any]) -> None:
-    console.print(Panel.fit("[bold]SignalsLoop demo: Tidewater feedback, processed by six agents[/bold]"))
+    console.print(Panel.fit("[bold]SignalsLoop demo: Tidewater feedback, processed by every agent[/bold]"))
     console.print(_pairs("Events by type", s["events_by_type"], "type", "count"))
     console.print(_pairs("Deliveries by status", s["deliveries_by_status"], "status", "count"))
     lat = Table(title="Latency (ms)", title_justify="left")
@@ -71,3 +72,31 @@ def render_digests(console: Console, s: dict[str, Any]) -> None:
     for d in s.get("digests", []):
         console.print(Panel(Text(d["text"]), title=f"Digest on clock.tick: {d['items']} items, {d['status']}",
                             title_align="left"))
+    render_phase3(console, s)
+def render_phase3(console: Console, s: dict[str, Any]) -> None:
+    """Competitors, engagement and the roadmap (time moved on by clock.tick events)."""
+    mentions = Table(title="Competitor mentions", title_justify="left")
+    for c in ("competitor", "switching", "sentiment", "quote"):
+        mentions.add_column(c)
+    for m in s["competitor_mentions"]:
+        mentions.add_row(m["competitor"], "yes" if m["switching_intent"] else "no", str(m["sentiment"]), m["quote"])
+    console.print(mentions)
+    for (competitor, feature), n in Counter(map(tuple, s["competitor_features"])).items():
+        console.print(f"[cyan]Competitor feature[/cyan]: {competitor} has {feature} ({n} feedback items)")
+    for t in s["competitive_threats"]:
+        console.print(f"[red]Competitive threat[/red]: {t['competitor']}, {t['mentions']} mentions with switching "
+                      f"intent or negative sentiment this week (threshold {t['threshold']})")
+    engaged, at_risk = s["users_engaged"], s["users_at_risk"]
+    console.print(f"[green]Users engaged[/green]: {len(engaged)}, the last one {engaged[-1] if engaged else '-'} "
+                  "(after the clock moved on)")
+    silent = f"{at_risk[0]['silent_days']:.0f} days silent" if at_risk else ""
+    console.print(f"[yellow]Users at risk[/yellow]: {len(at_risk)} engaged users {silent}, e.g. "
+                  f"{', '.join(u['user'] for u in at_risk[:3])}")
+    roadmap = Table(title="Roadmap", title_justify="left")
+    for c in ("item", "status", "target date", "stalled", "stalls"):
+        roadmap.add_column(c)
+    for r in s["roadmap"]:
+        roadmap.add_row(r["title"], r["status"], str(r["target_date"]), str(r["stall_reason"] or "-"), str(r["stalls"]))
+    console.print(roadmap)
+    for e in s["roadmap_stalled"]:
+        console.print(f"[red]Roadmap stalled[/red]: {e['title']} ({e['reason']}, {e['idle_days']:.0f} days idle)")

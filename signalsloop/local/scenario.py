@@ -65,6 +65,18 @@ PRAISE = [
 
 COMPETITOR = Item("Asana has a timeline view, we need one too",
                   "We are considering switching to Asana because Tidewater has no timeline or Gantt view.", 4)
+COMPETITOR_AGAIN = Item("Timeline view, please", "Our team lead says asana.com does this better and we may move "
+                        "to Asana next quarter. Asana offers a timeline view with dependencies.", 2)
+
+# The project's competitor catalogue (name, aliases, domains), as members would enter it.
+COMPETITORS = [("Asana", ["Asana Work Management"], ["asana.com"]), ("Trello", [], ["trello.com"]),
+               ("Notion", ["Notion HQ"], ["notion.so"])]
+THREAT_THRESHOLD = 2  # mentions with switching intent or negative sentiment per week, for a threat
+DAYS_LATER = 15  # how far the demo moves the clock: past the 14 days of silence and of no progress
+
+# After the clock moved on: a newcomer who posts, votes and comments becomes engaged.
+NEWCOMER = Item("Keyboard shortcuts for the board", "Power users need shortcuts to move cards quickly.", 0,
+                ("Shortcuts for due dates too", "And one to archive a card"))
 
 ANGRY = Item("The app keeps crashing and I lost all my work",
              "This is unacceptable. The app crashed three times today and deleted my tasks. Fix this now!", 12,
@@ -77,5 +89,5 @@ def waves() -> list[list[Item]]:
     return [
         [EXPORT[0], EXPORT[1], LOGIN[0], DARK_MODE[0], PRAISE[0], MOBILE[0]],
         [*DARK_MODE[1:6], EXPORT[2], LOGIN[1], COMPETITOR],
-        [NEAR_DUPLICATE, *DARK_MODE[6:], EXPORT[3], LOGIN[2], MOBILE[1], PRAISE[1], ANGRY],
+        [NEAR_DUPLICATE, *DARK_MODE[6:], EXPORT[3], LOGIN[2], MOBILE[1], PRAISE[1], ANGRY, COMPETITOR_AGAIN],
     ]

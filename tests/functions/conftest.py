@@ -20,9 +20,12 @@ import pytest
 from psycopg.rows import dict_row
 from pydantic import SecretStr
 
+from functions.competitive.agent import CompetitiveAgent
 from functions.duplicate.agent import DuplicateAgent
+from functions.engagement.agent import EngagementAgent
 from functions.notify.agent import NotifyAgent
 from functions.priority.agent import PriorityAgent
+from functions.roadmap.agent import RoadmapAgent
 from functions.sentiment.agent import SentimentAgent
 from functions.spec_quality.agent import SpecQualityAgent
 from functions.spec_writer.agent import SpecWriterAgent
@@ -94,6 +97,7 @@ AGENTS: dict[str, Callable[[], Any]] = {
     "sentiment": SentimentAgent, "duplicate": DuplicateAgent, "theme": ThemeAgent,
     "spec_writer": SpecWriterAgent, "notify": NotifyAgent, "priority": PriorityAgent,
     "spec_quality": SpecQualityAgent,
+    "competitive": CompetitiveAgent, "engagement": EngagementAgent, "roadmap": RoadmapAgent,
 }
 
 

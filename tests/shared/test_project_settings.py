@@ -17,6 +17,11 @@ from shared.project_settings import check_project_settings
     ({"theme_threshold": 0}, "theme_threshold"),
     ({"slack_rate_per_minute": -1}, "slack_rate_per_minute"),
     ({"notify_min_importance": "loud"}, "notify_min_importance"),
+    ({"competitor_threat_threshold": 0}, "competitor_threat_threshold"),
+    ({"competitor_threat_window_days": 2.5}, "competitor_threat_window_days"),
+    ({"engagement_threshold": "3"}, "engagement_threshold"),
+    ({"engagement_at_risk_days": -1}, "engagement_at_risk_days"),
+    ({"roadmap_stall_days": "two weeks"}, "roadmap_stall_days"),
 ])
 def test_bad_values_are_named(settings: dict[str, Any], bad: str) -> None:
     with pytest.raises(InvalidSettings, match=bad):

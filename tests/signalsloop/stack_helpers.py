@@ -39,7 +39,7 @@ from tests.fakes.slack_server import FakeSlackServer
 FAST_CONFIG: dict[str, Any] = {"redelivery_after_seconds": 1, "backoff_base_ms": 100, "lease_grace_ms": 200,
                                "circuit_cooldown_seconds": 1}
 DEFAULT_TIMEOUT_MS = 10_000
-PROJECT_SETTINGS = {"theme_threshold": 10_000, "notify_min_importance": "low", "slack_rate_per_minute": 100_000}
+PROJECT_SETTINGS = {"theme_threshold": 10_000, "notify_min_importance": "low", "slack_rate_per_minute": 10_000}
 FEEDBACK = ["Dark mode please, my eyes hurt at night.", "CSV export is broken again and I am frustrated.",
             "I love the new calendar sync, great work!", "Is Google login on the roadmap?",
             "The mobile app is slow since the update.", "Please add keyboard shortcuts for power users."]

@@ -49,7 +49,8 @@ def test_publish_creates_the_event_and_its_deliveries(env: str, seed: Seed, caps
     [event] = seed.events()
     assert event["id"] == event_id and event["payload"] == {"title": "Dark mode"}
     assert event["metadata"]["producer"] == "cli" and event["metadata"]["correlation_id"] == str(event_id)
-    assert {d["agent"] for d in seed.deliveries(event_id=event_id)} == {"sentiment", "duplicate", "notify"}
+    assert {d["agent"] for d in seed.deliveries(event_id=event_id)} == {"sentiment", "duplicate", "notify",
+                                                                       "competitive", "engagement"}
 
 
 def test_publish_errors_are_one_red_line_and_exit_2(env: str, seed: Seed, capsys: Any) -> None:

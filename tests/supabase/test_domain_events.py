@@ -23,7 +23,7 @@ def test_a_post_yields_one_feedback_created_and_a_pending_delivery_per_subscribe
     assert meta["correlation_id"] == str(event["id"]) and meta["causation_id"] is None
     assert meta["depth"] == 0 and meta["producer"] == "db.posts" and meta["timestamp"]
     deliveries = seed.deliveries(event_id=event["id"])
-    assert sorted(d["agent"] for d in deliveries) == ["duplicate", "notify", "sentiment"]
+    assert sorted(d["agent"] for d in deliveries) == ["competitive", "duplicate", "engagement", "notify", "sentiment"]
     assert {d["status"] for d in deliveries} == {"pending"}
     assert all(d["project_id"] == project and d["ring_count"] == 1 for d in deliveries)
 
@@ -45,7 +45,8 @@ def test_votes_comments_and_edits_publish_their_events(db: psycopg.Connection, s
     assert updated["payload"]["changed"] == ["title"]
     assert updated["payload"]["previous"]["title"] == "Dark mode"
     # notify hears every event (its subscription is "*").
-    assert sorted(d["agent"] for d in seed.deliveries(event_type="feedback.voted")) == ["notify", "priority"]
+    assert sorted(d["agent"] for d in seed.deliveries(event_type="feedback.voted")) == ["engagement", "notify",
+                                                                                         "priority"]
 
 
 def test_spec_status_changes_publish_spec_events(db: psycopg.Connection, seed: Seed) -> None:

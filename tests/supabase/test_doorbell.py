@@ -24,7 +24,8 @@ def test_with_pg_net_each_delivery_is_posted_as_the_supabase_webhook_body(db: ps
     sent = db.execute("select method, url, convert_from(body, 'UTF8')::jsonb as body, headers, "
                       "timeout_milliseconds as timeout from net.http_request_queue order by id").fetchall()
     assert {s["method"] for s in sent} == {"POST"}
-    assert sorted(s["url"] for s in sent) == [f"https://fn.example/{a}" for a in ("duplicate", "notify", "sentiment")]
+    subscribers = ("competitive", "duplicate", "engagement", "notify", "sentiment")
+    assert sorted(s["url"] for s in sent) == [f"https://fn.example/{a}" for a in subscribers]
     event_row = db.execute("select to_jsonb(e) as r from events e").fetchone()["r"]
     for s in sent:
         assert s["body"] == WebhookPayload.for_event(event_row)
@@ -32,15 +33,15 @@ def test_with_pg_net_each_delivery_is_posted_as_the_supabase_webhook_body(db: ps
         assert s["timeout"] == 4000
     event = DomainEvent.from_record(sent[0]["body"]["record"])
     assert event.aggregate_id == post and event.type == "feedback.created"
-    assert db.execute("select count(*) as n from event_deliveries where ring_count = 1").fetchone()["n"] == 3
+    assert db.execute("select count(*) as n from event_deliveries where ring_count = 1").fetchone()["n"] == 5
 
 
 def test_without_pg_net_the_doorbell_is_a_notify_for_the_relay(db_url: str, seed: Seed) -> None:
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("listen signalsloop_doorbell")
         seed.post(seed.project())
-        heard = [json.loads(n.payload) for n in listener.notifies(timeout=1, stop_after=3)]
-    assert sorted(h["agent"] for h in heard) == ["duplicate", "notify", "sentiment"]
+        heard = [json.loads(n.payload) for n in listener.notifies(timeout=1, stop_after=5)]
+    assert sorted(h["agent"] for h in heard) == ["competitive", "duplicate", "engagement", "notify", "sentiment"]
     assert all(isinstance(h["delivery_id"], int) and h["event_id"] for h in heard)
 
 
@@ -50,8 +51,8 @@ def test_an_agent_turned_off_is_not_rung_and_its_deliveries_wait(db_url: str, se
         listener.execute("listen signalsloop_doorbell")
         seed.post(seed.project())
         time.sleep(0.1)
-        heard = [json.loads(n.payload)["agent"] for n in listener.notifies(timeout=0.5, stop_after=3)]
-    assert "sentiment" not in heard and len(heard) == 2
+        heard = [json.loads(n.payload)["agent"] for n in listener.notifies(timeout=0.5, stop_after=5)]
+    assert "sentiment" not in heard and len(heard) == 4
     assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
 
 
@@ -62,5 +63,5 @@ def test_doorbell_none_records_without_ringing(db_url: str, seed: Seed) -> None:
         seed.post(seed.project())
         assert list(listener.notifies(timeout=0.3)) == []
     deliveries = seed.deliveries()
-    assert len(deliveries) == 3 and {d["ring_count"] for d in deliveries} == {0}
+    assert len(deliveries) == 5 and {d["ring_count"] for d in deliveries} == {0}
 

@@ -130,7 +130,7 @@ def test_replay_by_filter_and_its_errors(seed: Seed, store: PostgresStore) -> No
         store.complete(store.claim(e.id, "duplicate"), [], [])
     assert store.rpc("replay_deliveries", {"p_agent": "duplicate", "p_project_id": project}) == 3
     assert {d["status"] for d in seed.deliveries(agent="duplicate")} == {"pending"}
-    assert store.rpc("replay_event", {"p_event_id": events[0].id}) == 3  # sentiment, duplicate, notify
+    assert store.rpc("replay_event", {"p_event_id": events[0].id}) == 5  # feedback.created's five subscribers
     with pytest.raises(StoreError, match="at least one filter"):
         store.rpc("replay_deliveries", {})
     with pytest.raises(StoreError, match="unknown event"):
@@ -138,6 +138,7 @@ def test_replay_by_filter_and_its_errors(seed: Seed, store: PostgresStore) -> No
 
 
 def test_replay_fans_out_to_agents_subscribed_since(seed: Seed, store: PostgresStore) -> None:
+    seed.agent("engagement", enabled=False)  # feedback.commented's only subscriber, not yet enabled
     event = root_event(seed.project(), "feedback.commented")
     store.publish([event])
     assert [d["agent"] for d in seed.deliveries(event_id=event.id)] == ["notify"]  # notify hears '*'
@@ -156,7 +157,7 @@ def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed:
         time.sleep(0.1)
         rung = store.rpc("sweep_deliveries", {"p_limit": 100})
         heard = [n.payload for n in listener.notifies(timeout=0.5, stop_after=rung)]
-    assert rung == 3, "the due retry plus duplicate's and notify's unanswered doorbells"
+    assert rung == 5, "the due retry plus the four other subscribers' unanswered doorbells"
     assert sum('"agent" : "sentiment"' in h for h in heard) == 1
     assert store.rpc("sweep_deliveries", {"p_limit": 100}) == 0, "nothing is due again right away"
 
@@ -196,7 +197,7 @@ def test_replay_leaves_loop_protection_stops_alone_unless_asked(seed: Seed, stor
     deep = root_event(project, depth=2)
     store.publish([deep])
     assert store.rpc("replay_deliveries", {"p_project_id": project}) == 0
-    assert store.rpc("replay_deliveries", {"p_project_id": project, "p_statuses": ["blocked"]}) == 3
+    assert store.rpc("replay_deliveries", {"p_project_id": project, "p_statuses": ["blocked"]}) == 5
 
 
 def test_permanent_failures_do_not_open_the_circuit(seed: Seed, store: PostgresStore) -> None:

@@ -58,6 +58,12 @@ def test_the_registry_is_seeded_with_the_plan_subscriptions(db: psycopg.Connecti
     assert agents["sentiment"]["event_types"] == ["feedback.created", "feedback.updated"]
     assert agents["theme"]["serialize_by_project"] is True
     assert "theme.threshold_reached" in agents["spec_writer"]["event_types"]
+    assert agents["competitive"]["event_types"] == ["feedback.created", "competitor.mentioned"]
+    assert agents["engagement"]["event_types"] == ["feedback.created", "feedback.commented", "feedback.voted",
+                                                   "clock.tick"]
+    assert "clock.tick" in agents["roadmap"]["event_types"] and "spec.commented" in agents["roadmap"]["event_types"]
+    assert agents["engagement"]["serialize_by_project"] and agents["roadmap"]["serialize_by_project"]
     enabled = {n for n, a in agents.items() if a["enabled"]}
-    assert enabled == {"sentiment", "duplicate", "theme", "spec_writer", "notify", "priority", "spec_quality"}
+    assert enabled == {"sentiment", "duplicate", "theme", "spec_writer", "notify", "priority", "spec_quality",
+                       "competitive", "engagement", "roadmap"}
     assert agents["notify"]["event_types"] == ["*"]

@@ -8,7 +8,6 @@ import math
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
@@ -21,19 +20,6 @@ from shared.ports import FeedbackItem
 from shared.settings import Settings
 from tests.fakes import Canned
 from tests.fakes.openai_server import CHAT_PATH, EMBEDDINGS_PATH, FakeOpenAIServer
-
-
-@pytest.fixture
-def server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def analyzer(server: FakeOpenAIServer) -> OpenAIAnalyzer:
-    return OpenAIAnalyzer(api_key="test-key", base_url=server.base_url, model="gpt-test",
-                          embedding_model="embed-test", embedding_dimensions=16,
-                          timeout_s=2.0, max_retries=0)
 
 
 def sentiment_json(*rows: tuple[int, str, float, float]) -> str:

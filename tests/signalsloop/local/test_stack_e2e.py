@@ -4,16 +4,20 @@ fake Slack. A post written through SQL flows through every agent once."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from psycopg.types.json import Jsonb
 
 from signalsloop.local.stack import Stack
 from tests.fakes.slack_server import FakeSlackServer
 from tests.signalsloop import stack_helpers as h
 
-SUBSCRIBED = {"sentiment", "duplicate", "notify"}  # the built agents subscribed to feedback.created
+# the agents subscribed to feedback.created
+SUBSCRIBED = {"sentiment", "duplicate", "notify", "competitive", "engagement"}
 
 
 @pytest.fixture(scope="module")
@@ -66,6 +70,67 @@ def test_a_post_flows_through_every_agent_once(stack: Stack, slack: FakeSlackSer
     assert h.scalar(url, "select count(*) from public.priority_scores where feedback_id = %s", (post_id,)) == 1
     base.assert_exactly_once()
 
+
+
+def publish_tick(url: str, project_id: uuid.UUID, at: object) -> None:
+    """A clock.tick for ``project_id`` standing for time ``at``, as the sweep's schedule publishes it."""
+    with h.connect(url) as conn:
+        conn.execute("insert into public.events (type, aggregate_type, aggregate_id, payload, metadata) "
+                     "values ('clock.tick', 'clock', %s, %s, %s)",
+                     (project_id, Jsonb({"at": at.isoformat()}),  # type: ignore[attr-defined]
+                      Jsonb({"project_id": str(project_id), "producer": "test.clock"})))
+
+
+@pytest.mark.timeout(180)
+def test_competitive_engagement_and_roadmap_over_http(stack: Stack, slack: FakeSlackServer) -> None:
+    """A competitor mentioned with switching intent, a user crossing into engaged,
+    an approved spec; then time moves on by a clock.tick: the user is at risk and
+    the spec stalled. Every delivery succeeds, nothing twice."""
+    assert stack.database_url
+    url = stack.database_url
+    base = h.baseline(url, slack)
+    with h.connect(url) as conn:
+        conn.execute("update public.projects set settings = settings || %s where id = %s",
+                     (Jsonb({"competitor_threat_threshold": 1}), base.project_id))
+        author = conn.execute("select owner_id from public.projects where id = %s", (base.project_id,)
+                              ).fetchone()["owner_id"]  # type: ignore[index]
+        conn.execute("insert into public.competitors (project_id, name, domains) values (%s, 'Asana', %s)",
+                     (base.project_id, ["asana.com"]))
+        post_id = conn.execute("insert into public.posts (project_id, author_id, title, body) values (%s, %s, %s, %s) "
+                               "returning id", (base.project_id, author, "We are switching to Asana",
+                                                "Asana has a timeline view and we need one.")).fetchone()["id"]  # type: ignore[index]
+        for text in ("Any news?", "Still needed"):
+            conn.execute("insert into public.comments (post_id, author_id, body) values (%s, %s, %s)",
+                         (post_id, author, text))
+        spec_id = conn.execute("insert into public.specs (project_id, title) values (%s, 'Timeline view') "
+                               "returning id", (base.project_id,)).fetchone()["id"]  # type: ignore[index]
+        conn.execute("update public.specs set status = 'approved' where id = %s", (spec_id,))
+    h.settle(stack, timeout=90)
+
+    def of(kind: str) -> list[dict[str, object]]:
+        return h.rows(url, "select * from public.events where type = %s and metadata ->> 'project_id' = %s",
+                      (kind, str(base.project_id)))
+
+    [mentioned] = of("competitor.mentioned")
+    assert mentioned["payload"]["switching_intent"] is True  # type: ignore[index]
+    assert [e["payload"]["feature"] for e in of("competitor.feature_detected")] == ["timeline view"]  # type: ignore[index]
+    assert len(of("competitive.threat_identified")) == 1
+    [engaged] = of("user.engaged")
+    assert engaged["aggregate_id"] == author
+    [updated] = of("roadmap.updated")
+    assert updated["payload"]["status"] == "approved"  # type: ignore[index]
+
+    later = h.now(url) + timedelta(days=15)
+    publish_tick(url, base.project_id, later)
+    publish_tick(url, base.project_id, later + timedelta(hours=1))  # the next hour: nothing new
+    h.settle(stack, timeout=60)
+    [at_risk] = of("user.at_risk")
+    assert at_risk["aggregate_id"] == author
+    [stalled] = of("roadmap.stalled")
+    assert stalled["aggregate_id"] == spec_id and stalled["payload"]["reason"] == "no_progress"  # type: ignore[index]
+    assert h.scalar(url, "select count(*) from public.event_deliveries where agent in "
+                         "('competitive', 'engagement', 'roadmap') and event_created_at >= %s", (base.since,)) >= 9
+    base.assert_exactly_once()
 
 
 def test_functions_are_registered_under_the_advertised_host(pg_server: str) -> None:

@@ -101,7 +101,8 @@ def test_publish_requires_a_known_project_unless_forced(db: psycopg.Connection[A
     event = build_root_event("feedback.created", str(project), '{"title": "Dark mode"}',
                              aggregate_id=str(seed.post(project)))
     publish_event(db, store, event)
-    assert {d["agent"] for d in seed.deliveries(event_id=event.id)} == {"sentiment", "duplicate", "notify"}
+    assert {d["agent"] for d in seed.deliveries(event_id=event.id)} == {"sentiment", "duplicate", "notify",
+                                                                     "competitive", "engagement"}
 
 
 # --- tail ------------------------------------------------------------------------
@@ -171,8 +172,8 @@ def test_replay_by_event_and_filters_and_its_errors(db: psycopg.Connection[Any],
     created, voted = root(project), root(project, "feedback.voted")
     store.publish([created, voted])
     assert replay(db, ReplayRequest(event=created.id, agent="sentiment")) == 1
-    assert replay(db, ReplayRequest(type="feedback.voted")) == 2, "priority, and notify (which hears '*')"
-    assert replay(db, ReplayRequest(project=project, start=datetime.now(UTC) - timedelta(minutes=5))) == 5
+    assert replay(db, ReplayRequest(type="feedback.voted")) == 3, "priority, engagement, and notify (which hears '*')"
+    assert replay(db, ReplayRequest(project=project, start=datetime.now(UTC) - timedelta(minutes=5))) == REPLAYED
     with pytest.raises(BadRequest, match="replay needs at least one filter: --event, --dead"):
         replay(db, ReplayRequest())
     with pytest.raises(NotFound, match="unknown event"):
@@ -203,6 +204,6 @@ def test_agent_health_counts_rates_and_percentiles(db: psycopg.Connection[Any], 
     duplicate = health["duplicate"]
     assert duplicate["pending"] == 4 and duplicate["success_rate"] is None and duplicate["p50_ms"] is None
     assert duplicate["oldest_pending_s"] is not None and duplicate["oldest_pending_s"] >= 0
-    assert health["roadmap"]["total"] == 0 and health["roadmap"]["enabled"] is False
+    assert health["roadmap"]["total"] == 0 and health["roadmap"]["enabled"] is True
     db.execute("update event_deliveries set created_at = now() - interval '2 hours' where agent = 'sentiment'")
     assert {r["agent"]: r["total"] for r in agent_health(db, timedelta(hours=1))}["sentiment"] == 0
