@@ -41,6 +41,8 @@ class EventType:
     ROADMAP_UPDATED: Final = "roadmap.updated"
     ROADMAP_STALLED: Final = "roadmap.stalled"
     NOTIFICATION_SENT: Final = "notification.sent"
+    AGENT_ALERT_RAISED: Final = "agent.alert_raised"
+    AGENT_ALERT_RESOLVED: Final = "agent.alert_resolved"
 
 
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(

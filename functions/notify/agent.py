@@ -91,10 +91,21 @@ def importance(event: DomainEvent, context: Context) -> tuple[Importance, str]:
         return "high", f":chart_with_upwards_trend: Theme \"{p.get('name')}\" reached {p.get('feedback_count')} items"
     if event.type == EventType.SPEC_AUTO_DRAFTED:
         return "high", f":memo: Spec drafted for \"{p.get('theme')}\": {p.get('title')}"
+    if event.type in (EventType.AGENT_ALERT_RAISED, EventType.AGENT_ALERT_RESOLVED):
+        return "high", alert_text(event)
     if event.type == EventType.PRIORITY_CALCULATED:
         score = float(p.get("score") or 0)
         return ("high" if score >= 70 else "low"), f"Priority {score:.0f}/100 for \"{title}\""
     return "low", f"{event.type}: {title}"
+
+
+def alert_text(event: DomainEvent) -> str:
+    """Agent health alerts (raised on the sweep's schedule, see docs/dashboard.md)."""
+    p = event.payload
+    reasons = ", ".join(str(r).replace("_", " ") for r in p.get("reasons") or [])
+    if event.type == EventType.AGENT_ALERT_RAISED:
+        return f":warning: Agent {p.get('agent')} needs attention: {reasons}"
+    return f":white_check_mark: Agent {p.get('agent')} recovered ({reasons}) after {p.get('duration_seconds')} s"
 
 
 def dedupe_key(event: DomainEvent, level: Importance) -> str:
