@@ -29,7 +29,9 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Command groups kept in their own modules, each with ``register(subparsers)``.
 # Such a module imports its heavy dependencies inside its handlers.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "signalsloop.operations.dashboard",
+)
 
 
 def main(argv: list[str] | None = None) -> int:
