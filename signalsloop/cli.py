@@ -154,6 +154,7 @@ def _add_stack_commands(sub: Any) -> None:
     dev.set_defaults(handler=_delegate("signalsloop.local.stack", "main_dev"))
     demo = sub.add_parser("demo", help="feedback in, agents react, show the chain")
     demo.add_argument("--json", action="store_true")
+    demo.add_argument("--keep", action="store_true", help="keep the stack and its dashboard up until Ctrl-C")
     demo.set_defaults(handler=_delegate("signalsloop.local.demo", "main"))
     bench = sub.add_parser("bench", help="throughput and latency of the backbone")
     bench.add_argument("--events", type=int, default=300)
