@@ -117,16 +117,22 @@ class PollSource(Source):
         while not self.stopping.is_set():
             try:
                 with psycopg.connect(self.url, autocommit=True, connect_timeout=5) as conn:
+                    seen = self._look(conn) if seen is None else seen
                     self.feed.source = "poll"
                     while not self.stopping.wait(self.interval):
-                        now = conn.execute("select count(*), max(created_at) from public.events "
-                                           "where created_at > now() - interval '1 minute'").fetchone()
-                        if seen is not None and now != seen:
+                        now = self._look(conn)
+                        if now != seen:
                             self.feed.signal()
                         seen = now
             except psycopg.Error as exc:
                 log.warning("polling events failed (%s); retrying", exc)
                 self.stopping.wait(2)
+
+
+    @staticmethod
+    def _look(conn: psycopg.Connection[Any]) -> Any:
+        return conn.execute("select count(*), max(created_at) from public.events "
+                            "where created_at > now() - interval '1 minute'").fetchone()
 
 
 class RealtimeSource(Source):
