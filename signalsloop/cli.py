@@ -160,6 +160,10 @@ def _add_stack_commands(sub: Any) -> None:
     bench.add_argument("--events", type=int, default=300)
     bench.add_argument("--rate", type=float, default=10.0, help="feedback posts per second in the steady phase")
     bench.add_argument("--json", action="store_true")
+    bench.add_argument("--dashboard", action="store_true",
+                       help="measure the dashboard in headless Chromium instead (commit to screen, 1M-event load)")
+    bench.add_argument("--posts", type=int, default=100, help="--dashboard: posts timed from commit to screen")
+    bench.add_argument("--dashboard-events", type=int, default=1_000_000, help="--dashboard: events for the load test")
     bench.set_defaults(handler=_delegate("signalsloop.benchmarks.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
     analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))

@@ -154,12 +154,13 @@ class RealtimeSource(Source):
         self.failed.set()
 
     async def _main(self) -> None:
-        from realtime import AsyncRealtimeClient, RealtimeSubscribeStates
+        from realtime import AsyncRealtimeClient, RealtimePostgresChangesListenEvent, RealtimeSubscribeStates
 
         client = AsyncRealtimeClient(self.url, self.key, max_retries=2, initial_backoff=0.2, auto_reconnect=False)
         await asyncio.wait_for(client.connect(), self.join_timeout)
         channel = client.channel("signalsloop-dashboard")
-        channel.on_postgres_changes("INSERT", schema="public", table="events", callback=lambda _: self.feed.signal())
+        channel.on_postgres_changes(RealtimePostgresChangesListenEvent.Insert, schema="public", table="events",
+                                    callback=lambda _: self.feed.signal())
         states: list[Any] = []
         await asyncio.wait_for(channel.subscribe(lambda state, err: states.append(state)), self.join_timeout)
         if RealtimeSubscribeStates.SUBSCRIBED not in states:

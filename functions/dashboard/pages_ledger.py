@@ -22,10 +22,12 @@ def tree_nodes(events: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -
     by_event: dict[str, list[dict[str, Any]]] = {}
     for d in deliveries:
         by_event.setdefault(str(d["event_id"]), []).append(d)
-    nodes = {str(e["id"]): {"id": str(e["id"]), "label": f"{e['type']} (by {e['producer']})", "children": [
-        {"id": f"d{d['id']}", "label": f"{d['agent']}: {d['status']} after {d['attempts']} attempt(s)"}
-        for d in by_event.get(str(e["id"]), [])]} for e in events}
-    roots = []
+    nodes: dict[str, dict[str, Any]] = {}
+    for e in events:
+        leaves = [{"id": f"d{d['id']}", "label": f"{d['agent']}: {d['status']} after {d['attempts']} attempt(s)"}
+                  for d in by_event.get(str(e["id"]), [])]
+        nodes[str(e["id"])] = {"id": str(e["id"]), "label": f"{e['type']} (by {e['producer']})", "children": leaves}
+    roots: list[dict[str, Any]] = []
     for e in events:
         parent = nodes.get(str(e["causation_id"] or ""))
         (parent["children"] if parent else roots).append(nodes[str(e["id"])])

@@ -103,6 +103,10 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
 
 
 def main(args: Any) -> int:
+    if getattr(args, "dashboard", False):
+        from signalsloop.benchmarks import dashboard_bench
+
+        return dashboard_bench.main(args)
     with throwaway_stack("signalsloop-bench-", sweep_interval=0.5) as stack:
         _warm_up(stack)
         steady = run(stack, args.events, rate=args.rate)

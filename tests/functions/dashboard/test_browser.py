@@ -15,12 +15,12 @@ from uuid import UUID
 import httpx
 import pytest
 
+from signalsloop.local.browser import INSTALL_HINT, chromium, chromium_path, screenshot
 from signalsloop.local.dashboard_process import DashboardProcess
 from signalsloop.local.demo import chain_to_spec
 from signalsloop.local.scenario import DARK_MODE
 from signalsloop.local.stack import Stack
 from tests.fakes.slack_server import FakeSlackServer
-from tests.functions.dashboard.browser import INSTALL_HINT, chromium, chromium_path, screenshot
 from tests.signalsloop import stack_helpers as h
 
 pytestmark = [pytest.mark.skipif(chromium_path() is None, reason=INSTALL_HINT), pytest.mark.timeout(240)]

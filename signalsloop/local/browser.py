@@ -1,4 +1,4 @@
-"""Headless Chromium for the dashboard tests and the benchmark: Debian's
+"""Headless Chromium for the dashboard tests and benchmark: Debian's
 ``chromium`` driven by Playwright (never a browser download)."""
 
 from __future__ import annotations
