@@ -90,12 +90,12 @@ def _p(conn: Conn, query: str, params: dict[str, Any]) -> dict[str, Any]:
 def success_metrics(conn: Conn, window_s: float, dashboard_p95_ms: float | None) -> list[Metric]:
     w = {"w": window_s}
     since = "now() - make_interval(secs => %(w)s)"
-    claim = _p(conn, f"""select percentile_cont(0.95) within group (order by extract(epoch from
+    react = _p(conn, f"""select percentile_cont(0.95) within group (order by extract(epoch from
                   d.first_started_at - d.event_created_at) * 1000) as p95, count(*) as n
                   from public.event_deliveries d where d.created_at >= {since} and d.first_started_at is not null""", w)
-    react = _p(conn, f"""select percentile_cont(0.95) within group (order by extract(epoch from
-                  d.finished_at - d.event_created_at) * 1000) as p95, count(*) as n
-                  from public.event_deliveries d where d.created_at >= {since} and d.status = 'succeeded'""", w)
+    work = _p(conn, f"""select percentile_cont(0.95) within group (order by extract(epoch from
+                  a.finished_at - a.started_at) * 1000) as p95, count(*) as n
+                  from public.delivery_attempts a where a.started_at >= {since} and a.outcome = 'succeeded'""", w)
     fan = _p(conn, f"""select max(n) as peak, percentile_cont(0.5) within group (order by n) as p50 from (
                   select count(*) as n from public.event_deliveries d where d.created_at >= {since}
                    and d.status <> 'blocked' group by d.event_id) x""", w)
@@ -110,8 +110,8 @@ def success_metrics(conn: Conn, window_s: float, dashboard_p95_ms: float | None)
     useful = _useful(conn, window_s)
     share = (themes["specced"] / themes["high"] * 100) if themes.get("high") else None
     return [
-        _ms("Event processing latency (event to first claim), p95", claim.get("p95"), 100),
-        _ms("Agent reaction time (event to agent done), p95", react.get("p95"), 500),
+        _ms("Event processing latency (claim to complete), p95", work.get("p95"), 100),
+        _ms("Agent reaction time (event commit to claim), p95", react.get("p95"), 500),
         Metric("Agents processing one event (peak)", float(fan["peak"]) if fan.get("peak") else None, "agents",
                ">= 5", None if not fan.get("peak") else fan["peak"] >= 5, f"median {fan.get('p50') or 0:g}"),
         Metric("High-volume themes with a spec", share, "%", ">= 80 %", None if share is None else share >= 80,
