@@ -182,5 +182,7 @@ def serve(config: Config) -> None:
     from nicegui import ui
 
     build(config)
+    # A page whose websocket drops keeps its state this long (a busy laptop, a
+    # phone changing networks) instead of reloading.
     ui.run(host=config.host, port=config.port, title="SignalsLoop", reload=False, show=False,
-           show_welcome_message=False, favicon="📡", uvicorn_logging_level="warning")
+           show_welcome_message=False, favicon="📡", uvicorn_logging_level="warning", reconnect_timeout=30)

@@ -43,4 +43,7 @@ def short(value: Any) -> str:
 
 
 def project_names(projects: list[dict[str, Any]]) -> dict[str, str]:
-    return {str(p["id"]): p["name"] if p["name"] != "Acme" else f"{p['name']} ({p['slug']})" for p in projects}
+    """Project id -> its name, with the slug where two projects share a name."""
+    names = [p["name"] for p in projects]
+    return {str(p["id"]): p["name"] if names.count(p["name"]) == 1 else f"{p['name']} ({p['slug']})"
+            for p in projects}

@@ -129,6 +129,7 @@ def register() -> None:
         ui.add_css(CSS)
         projects = await query(view.who, queries.projects)
         view.names = project_names(projects)
+        view.flt.within = None if view.who.operator else list(view.names)
         agents = await query(view.who, queries.agent_names)
         types = await query(view.who, queries.event_types)
         filters(view, types, agents)
@@ -149,7 +150,7 @@ def filters(view: EventsView, types: list[str], agents: list[str]) -> None:
         view.flt = queries.EventFilter(
             types=list(type_box.value or []), project_id=project_box.value or None, agent=agent_box.value or None,
             status=status_box.value or None, since=_parse(since_box.value), until=_parse(until_box.value),
-            aggregate_id=_uuid(aggregate_box.value))
+            aggregate_id=_uuid(aggregate_box.value), within=view.flt.within)
         await view.reload()
 
     with ui.row().classes("items-end gap-2 w-full"):

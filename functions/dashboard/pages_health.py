@@ -60,10 +60,7 @@ def charts(stats: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
 def register() -> None:
     @ui.page("/agents")
     async def agents_page(request: Request, window: str = "1 hour") -> None:
-        who = identity(request)
-        frame(who, "Agents")
-        window_select(window, "/agents")
-        seconds = WINDOWS.get(window, 3600)
+        who, seconds = windowed_page(request, "Agents", "/agents", window, 3600)
         stats = await query(who, lambda c: health.agent_stats(c, seconds))
         history = await query(who, health.lag_history)
         charts(stats, history)
@@ -73,10 +70,7 @@ def register() -> None:
 
     @ui.page("/metrics")
     async def metrics_page(request: Request, window: str = "24 hours") -> None:
-        who = identity(request)
-        frame(who, "Success metrics")
-        window_select(window, "/metrics")
-        seconds = WINDOWS.get(window, 86400)
+        who, seconds = windowed_page(request, "Success metrics", "/metrics", window, 86400)
         p95 = server().update_p95_ms()
         metrics = await query(who, lambda c: health.success_metrics(c, seconds, p95))
         with ui.grid(columns=3).classes("w-full gap-4"):
@@ -96,9 +90,13 @@ def register() -> None:
             .classes("text-sm text-gray-600")
 
 
-def window_select(current: str, path: str) -> None:
-    ui.select(list(WINDOWS), value=current if current in WINDOWS else None, label="Window",
+def windowed_page(request: Request, title: str, path: str, window: str, default_s: int) -> tuple[Identity, int]:
+    """The frame and a window chooser (reloads the page with ``?window=``); the window in seconds."""
+    who = identity(request)
+    frame(who, title)
+    ui.select(list(WINDOWS), value=window if window in WINDOWS else None, label="Window",
               on_change=lambda e: ui.navigate.to(f"{path}?window={e.value}")).classes("w-40")
+    return who, WINDOWS.get(window, default_s)
 
 
 async def side_tables(who: Identity) -> None:

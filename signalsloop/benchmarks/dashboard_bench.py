@@ -76,7 +76,7 @@ def commit_to_dom(page: Any, url: str, posts: int, interval: float = 0.2) -> dic
 def _wait_seen(page: Any, ids: set[str], timeout: float = 10) -> dict[str, float]:
     deadline = time.monotonic() + timeout
     while True:
-        seen: dict[str, float] = page.evaluate("() => window.__seen")
+        seen: dict[str, float] = page.evaluate("() => window.__seen || {}")
         if ids <= set(seen) or time.monotonic() > deadline:
             return seen
         time.sleep(0.1)
@@ -109,8 +109,8 @@ def stream(page: Any, url: str, rate: float = 200, seconds: float = 10) -> dict[
     writer.join()
     achieved = len(committed) / (time.perf_counter() - started)
     time.sleep(2)
-    seen: dict[str, float] = page.evaluate("() => window.__seen")
-    lags: list[float] = page.evaluate("() => window.__lags")
+    seen: dict[str, float] = page.evaluate("() => window.__seen || {}")
+    lags: list[float] = page.evaluate("() => window.__lags || []")
     rows = page.locator("tr[data-event-id]").count()
     return {"offered_per_s": rate, "achieved_per_s": round(achieved, 1), "rows_in_dom": rows,
             "main_thread_lag_ms": percentiles([max(0.0, x) for x in lags]),
