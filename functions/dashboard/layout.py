@@ -13,6 +13,9 @@ from functions.dashboard.db import Identity
 PAGES = (("/events", "Events"), ("/agents", "Agents"), ("/metrics", "Success metrics"), ("/dead", "Dead letters"))
 STATUS_COLORS = {"succeeded": "green", "dead": "red", "failed": "orange", "pending": "grey", "running": "blue",
                  "parked": "purple", "blocked": "black"}
+# How long a page may take to build before NiceGUI gives up with an error page
+# (its default, 3 s, is short for a busy database or a starved laptop).
+RESPONSE_TIMEOUT_S = 30.0
 WINDOWS = {"15 minutes": 900, "1 hour": 3600, "24 hours": 86400, "7 days": 604800}
 
 

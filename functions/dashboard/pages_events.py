@@ -14,7 +14,7 @@ from nicegui import ui
 
 from functions.dashboard import queries
 from functions.dashboard.app import identity, server
-from functions.dashboard.layout import frame, project_names, query, short, when
+from functions.dashboard.layout import RESPONSE_TIMEOUT_S, frame, project_names, query, short, when
 
 MAX_ROWS = 100
 FLUSH_S = 0.1
@@ -118,11 +118,11 @@ class EventsView:
 
 
 def register() -> None:
-    @ui.page("/")
+    @ui.page("/", response_timeout=RESPONSE_TIMEOUT_S)
     def home() -> None:
         ui.navigate.to("/events")
 
-    @ui.page("/events")
+    @ui.page("/events", response_timeout=RESPONSE_TIMEOUT_S)
     async def events_page(request: Request) -> None:
         view = EventsView(request)
         frame(view.who, "Events")

@@ -10,7 +10,7 @@ from nicegui import ui
 from functions.dashboard import health
 from functions.dashboard.app import identity, server
 from functions.dashboard.db import Identity
-from functions.dashboard.layout import WINDOWS, frame, query, short, when
+from functions.dashboard.layout import RESPONSE_TIMEOUT_S, WINDOWS, frame, query, short, when
 
 AGENT_COLUMNS = [
     {"name": c, "label": label, "field": c, "align": "left"} for c, label in (
@@ -58,7 +58,7 @@ def charts(stats: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
 
 
 def register() -> None:
-    @ui.page("/agents")
+    @ui.page("/agents", response_timeout=RESPONSE_TIMEOUT_S)
     async def agents_page(request: Request, window: str = "1 hour") -> None:
         who, seconds = windowed_page(request, "Agents", "/agents", window, 3600)
         stats = await query(who, lambda c: health.agent_stats(c, seconds))
@@ -68,7 +68,7 @@ def register() -> None:
             .classes("w-full").props("data-table=agents")
         await side_tables(who)
 
-    @ui.page("/metrics")
+    @ui.page("/metrics", response_timeout=RESPONSE_TIMEOUT_S)
     async def metrics_page(request: Request, window: str = "24 hours") -> None:
         who, seconds = windowed_page(request, "Success metrics", "/metrics", window, 86400)
         p95 = server().update_p95_ms()

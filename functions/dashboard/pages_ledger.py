@@ -14,7 +14,7 @@ from nicegui import ui
 from functions.dashboard import queries
 from functions.dashboard.app import identity
 from functions.dashboard.db import Identity
-from functions.dashboard.layout import STATUS_COLORS, frame, project_names, query, short, when
+from functions.dashboard.layout import RESPONSE_TIMEOUT_S, STATUS_COLORS, frame, project_names, query, short, when
 
 
 def tree_nodes(events: list[dict[str, Any]], deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -69,7 +69,7 @@ def register() -> None:
 
 
 def register_chain() -> None:
-    @ui.page("/chain/{correlation_id}")
+    @ui.page("/chain/{correlation_id}", response_timeout=RESPONSE_TIMEOUT_S)
     async def chain_page(request: Request, correlation_id: str) -> None:
         who = identity(request)
         frame(who, "Chain")
@@ -183,7 +183,7 @@ class DeadView:
 
 
 def register_dead() -> None:
-    @ui.page("/dead")
+    @ui.page("/dead", response_timeout=RESPONSE_TIMEOUT_S)
     async def dead_page(request: Request) -> None:
         who = identity(request)
         frame(who, "Dead letters")

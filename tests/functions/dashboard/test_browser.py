@@ -69,7 +69,7 @@ def test_sign_in_live_rows_and_filters(stack: Stack, operator: Any) -> None:
     operator.get_by_text("operator", exact=False).first.wait_for()
     [post] = h.post(url, project)
     event_id = event_of(url, post)
-    operator.wait_for_selector(f'tr[data-event-id="{event_id}"]', timeout=5000)  # pushed, no reload
+    operator.wait_for_selector(f'tr[data-event-id="{event_id}"]', timeout=20000)  # pushed, no reload
     h.settle(stack, timeout=60)
     screenshot(operator, "events")
 
@@ -79,10 +79,10 @@ def test_sign_in_live_rows_and_filters(stack: Stack, operator: Any) -> None:
     operator.locator(".q-menu .q-item", has_text="sentiment.analyzed").click()
     operator.keyboard.press("Escape")
     operator.wait_for_function("() => [...document.querySelectorAll('tr[data-event-id]')]"
-                               ".every(r => r.dataset.type === 'sentiment.analyzed')", timeout=5000)
+                               ".every(r => r.dataset.type === 'sentiment.analyzed')", timeout=20000)
     assert len(rows_on(operator)) >= 1
     operator.get_by_label("Aggregate id").fill(str(UUID(int=1)))
-    operator.wait_for_function("() => document.querySelectorAll('tr[data-event-id]').length === 0", timeout=5000)
+    operator.wait_for_function("() => document.querySelectorAll('tr[data-event-id]').length === 0", timeout=20000)
     screenshot(operator, "events-filtered")
     operator.goto(stack.dashboard.base_url + "/events")
 
@@ -104,7 +104,7 @@ def test_the_chain_of_a_spec_shows_its_events_and_deliveries(stack: Stack, opera
     operator.goto(f"{stack.dashboard.base_url}/chain/{path[0]['id']}")
     for step in path:
         card = operator.locator(f'.q-card[data-event-id="{step["id"]}"]')
-        card.wait_for(timeout=5000)
+        card.wait_for(timeout=20000)
     spec_writer = operator.locator(f'.q-card[data-event-id="{path[2]["id"]}"] [data-agent=spec_writer]')
     assert spec_writer.get_attribute("data-status") == "succeeded"
     assert operator.locator("[data-delivery-id][data-status=succeeded]").count() >= 4
@@ -128,7 +128,7 @@ def test_a_dead_delivery_replayed_from_the_page_succeeds(stack: Stack, operator:
                      (claim["delivery_id"], claim["claim_token"]))
     operator.goto(stack.dashboard.base_url + "/dead")
     row = operator.locator(f'[data-dead-id="{claim["delivery_id"]}"]')
-    row.wait_for(timeout=5000)
+    row.wait_for(timeout=20000)
     screenshot(operator, "dead-letters")
     row.locator("[data-action=replay]").click()
     operator.locator("[data-action=confirm]").click()
@@ -136,7 +136,7 @@ def test_a_dead_delivery_replayed_from_the_page_succeeds(stack: Stack, operator:
                                 (claim["delivery_id"],)) == "succeeded", 30, "the replayed delivery to succeed")
     [log] = h.rows(url, "select actor, filter, replayed from replay_log")
     assert log["replayed"] == 1 and log["filter"]["agent"] == "priority" and log["actor"].startswith("operator")
-    operator.locator("[data-replay-log]").first.wait_for(timeout=5000)
+    operator.locator("[data-replay-log]").first.wait_for(timeout=20000)
 
 
 def test_agents_and_metrics_pages(stack: Stack, operator: Any) -> None:
