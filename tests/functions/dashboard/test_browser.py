@@ -93,7 +93,7 @@ def test_the_chain_of_a_spec_shows_its_events_and_deliveries(stack: Stack, opera
     since = h.now(url)
     project = h.project(url, theme_threshold=3)
     with h.connect(url) as conn:
-        for item in DARK_MODE[:4]:
+        for item in DARK_MODE[:8]:  # more than the threshold needs, however the themes cluster
             conn.execute("insert into posts (project_id, title, body) values (%s, %s, %s)",
                          (project, item.title, item.body))
     h.settle(stack, timeout=120)
