@@ -47,6 +47,7 @@ dev: $(STAMP)
 
 bench: $(STAMP)
 	@$(BIN)/signalsloop bench
+	@$(BIN)/signalsloop bench --dashboard
 
 bench-quality: $(STAMP)
 	@$(BIN)/python -m signalsloop.benchmarks.quality

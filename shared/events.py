@@ -47,6 +47,8 @@ class EventType:
     NOTIFICATION_SENT: Final = "notification.sent"
     AGENT_ROLLOUT_CHANGED: Final = "agent.rollout_changed"
     CLOCK_TICK: Final = "clock.tick"
+    AGENT_ALERT_RAISED: Final = "agent.alert_raised"
+    AGENT_ALERT_RESOLVED: Final = "agent.alert_resolved"
 
 
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(

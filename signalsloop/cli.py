@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signalsloop.operations.doctor_command",
     "signalsloop.operations.clock",
     "signalsloop.operations.notifications",
+    "signalsloop.operations.dashboard",
 )
 
 
@@ -157,6 +158,7 @@ def _add_stack_commands(sub: Any) -> None:
     dev.set_defaults(handler=_delegate("signalsloop.local.stack", "main_dev"))
     demo = sub.add_parser("demo", help="feedback in, agents react, show the chain")
     demo.add_argument("--json", action="store_true")
+    demo.add_argument("--keep", action="store_true", help="keep the stack and its dashboard up until Ctrl-C")
     demo.set_defaults(handler=_delegate("signalsloop.local.demo", "main"))
     bench = sub.add_parser("bench", help="throughput and latency of the backbone")
     bench.add_argument("--events", type=int, default=300)
@@ -164,6 +166,10 @@ def _add_stack_commands(sub: Any) -> None:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--doorbell", choices=("relay", "pg_net"), default="relay",
                        help="relay (default), or pg_net: the real extension where installed, else its stand-in")
+    bench.add_argument("--dashboard", action="store_true",
+                       help="measure the dashboard in headless Chromium instead (commit to screen, 1M-event load)")
+    bench.add_argument("--posts", type=int, default=100, help="--dashboard: posts timed from commit to screen")
+    bench.add_argument("--dashboard-events", type=int, default=1_000_000, help="--dashboard: events for the load test")
     bench.set_defaults(handler=_delegate("signalsloop.benchmarks.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
     analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))

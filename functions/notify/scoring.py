@@ -187,6 +187,17 @@ def _roadmap(event: DomainEvent, title: str, label: Any, settings: Mapping[str, 
     return Assessment("low", f"Roadmap item \"{title}\" updated: {p.get('status', '')}".rstrip(": "), str(event.id))
 
 
+def _alert(event: DomainEvent, title: str, label: Any, settings: Mapping[str, Any]) -> Assessment:
+    """Agent health alerts (raised and resolved on the sweep's schedule, docs/dashboard.md)."""
+    p = event.payload
+    reasons = ", ".join(str(r).replace("_", " ") for r in p.get("reasons") or [])
+    if event.type == EventType.AGENT_ALERT_RAISED:
+        text = f":warning: Agent {p.get('agent')} needs attention: {reasons}"
+    else:
+        text = f":white_check_mark: Agent {p.get('agent')} recovered ({reasons}) after {p.get('duration_seconds')} s"
+    return Assessment("high", text, f"alert:{event.id}")
+
+
 def _own(event: DomainEvent, title: str, label: Any, settings: Mapping[str, Any]) -> Assessment:
     return Assessment("low", event.type, str(event.id), suppress="own_event")
 
@@ -202,5 +213,6 @@ RULES: dict[str, Rule] = {
     EventType.COMPETITOR_FEATURE_DETECTED: _competitor_feature, EventType.COMPETITIVE_THREAT_IDENTIFIED: _threat,
     EventType.USER_ENGAGED: _user, EventType.USER_AT_RISK: _user,
     EventType.ROADMAP_UPDATED: _roadmap, EventType.ROADMAP_STALLED: _roadmap,
+    EventType.AGENT_ALERT_RAISED: _alert, EventType.AGENT_ALERT_RESOLVED: _alert,
     EventType.NOTIFICATION_SENT: _own,
 }

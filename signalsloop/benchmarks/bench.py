@@ -112,6 +112,10 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
 
 
 def main(args: Any) -> int:
+    if getattr(args, "dashboard", False):
+        from signalsloop.benchmarks import dashboard_bench
+
+        return dashboard_bench.main(args)
     doorbell = getattr(args, "doorbell", "relay")
     with throwaway_stack("signalsloop-bench-", sweep_interval=0.5, doorbell=doorbell) as stack:
         _warm_up(stack)

@@ -5,6 +5,7 @@ the shipped Tidewater scenario, with a progress bar and a readable summary
 from __future__ import annotations
 
 import json
+import signal
 import time
 from datetime import datetime
 from typing import Any
@@ -169,8 +170,29 @@ def main(args: Any) -> int:
         assert stack.database_url
         with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
             result = summary(conn, since)
-    if as_json:
-        print(json.dumps(result, default=str))
-    else:
-        render_summary(console, result)
+        if as_json:
+            print(json.dumps(result, default=str))
+        else:
+            render_summary(console, result)
+        show_dashboard(stack, console, keep=bool(getattr(args, "keep", False)))
     return 0 if set(result["deliveries_by_status"]) == {"succeeded"} else 1
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def show_dashboard(stack: Stack, console: Console, *, keep: bool) -> None:
+    """End with the dashboard's sign-in URL; with ``keep``, serve until Ctrl-C."""
+    url = stack.start_dashboard()
+    console.print(f"dashboard: {url}", highlight=False, soft_wrap=True)
+    if not keep:
+        console.print("(the demo stack stops now; `signalsloop demo --keep` keeps it up until Ctrl-C)")
+        return
+    console.print("the stack stays up: open the URL; Ctrl-C stops everything")
+    signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping...")

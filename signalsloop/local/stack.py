@@ -31,6 +31,7 @@ from shared.errors import ConfigurationError
 from signalsloop import ROOT
 from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded, stop_embedded
 from signalsloop.local.pgnet_doorbell import PgNetDoorbell
+from signalsloop.local.dashboard_process import DashboardProcess
 from signalsloop.local.relay import Relay
 
 log = logging.getLogger("signalsloop.local.stack")
@@ -38,7 +39,8 @@ FUNCTIONS_DIR = ROOT / "functions"
 
 
 def function_names() -> list[str]:
-    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py"))
+    """Agent functions (a folder with agent.py); the dashboard is started on its own."""
+    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py") if (p.parent / "agent.py").exists())
 
 
 def free_port() -> int:
@@ -99,6 +101,7 @@ class Stack:
     functions: dict[str, FunctionProcess] = field(default_factory=dict)
     relay: Relay | None = None
     pg_net: PgNetDoorbell | None = None
+    dashboard: DashboardProcess | None = None
     _relay_thread: threading.Thread | None = None
 
     # -- lifecycle ---------------------------------------------------------
@@ -153,6 +156,8 @@ class Stack:
         return "pg_cron" if self.pg_net.sweep == "pg_cron" else f"timer-{self.pg_net.cron_interval:g}s"
 
     def stop(self) -> None:
+        if self.dashboard is not None:
+            self.dashboard.stop()
         self.stop_relay()
         if self.pg_net is not None:
             self.pg_net.stop()
@@ -222,6 +227,12 @@ class Stack:
             except httpx.HTTPError:
                 time.sleep(0.1)
         raise ConfigurationError(f"function {fn.name} did not start within {timeout:.0f}s")
+
+    def start_dashboard(self, *args: str) -> str:
+        """Serve the dashboard on this stack's database; return its sign-in URL."""
+        log = self.log_dir / "dashboard.log" if self.log_dir else None
+        self.dashboard = DashboardProcess(self.env(), args, log)
+        return self.dashboard.start()
 
     # -- relay ---------------------------------------------------------------
 
@@ -307,6 +318,7 @@ def main_dev(args: Any) -> int:
     for fn in stack.functions.values():
         table.add_row(f"function {fn.name}", fn.url)
     table.add_row("relay", f"LISTEN signalsloop_doorbell, sweep every {stack.sweep_interval}s")
+    table.add_row("dashboard", stack.start_dashboard())
     table.add_row("logs", str(stack.log_dir))
     table.add_row("secret", "from SIGNALSLOOP_SECRET" if secret else "generated for this run (set SIGNALSLOOP_SECRET)")
     console.print(table)

@@ -25,6 +25,7 @@ from pathlib import Path
 from shared.errors import ConfigurationError, SignalsLoopError
 from shared.settings import Settings
 from signalsloop.release import package
+from signalsloop.release.deploy_service import service_deploy_command, service_describe_command, service_secrets
 
 DEFAULT_REGION = "europe-west1"
 RUNTIME = "python311"
@@ -87,7 +88,11 @@ SERVER_ENV = {"THREADED_TIMEOUT_ENABLED": "True", "CLOUD_RUN_TIMEOUT_SECONDS": "
 def gcloud_deploy_command(agent: str, source: Path, *, region: str, project: str | None, supabase_url: str,
                           openai: bool = True, memory: str | None = None, env: dict[str, str] | None = None,
                           secrets: dict[str, str] | None = None, gcloud: str = "gcloud") -> list[str]:
-    """The exact ``gcloud functions deploy`` invocation for one agent."""
+    """The exact ``gcloud functions deploy`` invocation for one agent (``gcloud run deploy`` for a service)."""
+    if agent in package.SERVICES:
+        return service_deploy_command(service_name(agent), source, location=location_flags(region, project),
+                                      env=gcloud_list({"SUPABASE_URL": supabase_url, **(env or {})}),
+                                      secrets=service_secrets(secrets), memory=memory, gcloud=gcloud)
     return [
         gcloud, "functions", "deploy", service_name(agent),
         "--gen2", f"--runtime={RUNTIME}", *location_flags(region, project),
@@ -101,6 +106,8 @@ def gcloud_deploy_command(agent: str, source: Path, *, region: str, project: str
 
 
 def describe_command(agent: str, *, region: str, project: str | None, gcloud: str = "gcloud") -> list[str]:
+    if agent in package.SERVICES:
+        return service_describe_command(service_name(agent), location=location_flags(region, project), gcloud=gcloud)
     return [gcloud, "functions", "describe", service_name(agent), "--gen2", *location_flags(region, project),
             "--format=value(serviceConfig.uri)"]
 
@@ -192,6 +199,7 @@ def parse_pairs(values: Sequence[str], what: str) -> dict[str, str]:
 def deploy(args: argparse.Namespace) -> int:
     if args.agent not in package.function_names():
         raise ConfigurationError(f"unknown agent {args.agent!r}: expected one of {', '.join(package.function_names())}")
+    args.no_register = args.no_register or args.agent in package.SERVICES  # a service is no agent endpoint
     settings = Settings()
     supabase_url = supabase_url_for(args, settings)
     check_registration(args, settings)

@@ -58,8 +58,14 @@ __pycache__/
 """
 
 
+# Folders deployed as a Cloud Run service (``python main.py`` from a Procfile)
+# rather than a function: the dashboard keeps websockets open and serves pages.
+SERVICES: frozenset[str] = frozenset({"dashboard"})
+PROCFILE = "web: python main.py\n"
+
+
 def function_names() -> list[str]:
-    """Every agent folder that has an HTTP entry point."""
+    """Every folder that has an HTTP entry point (agents, and the services)."""
     return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py"))
 
 
@@ -190,6 +196,10 @@ def pinned_requirements(agent: str, resolution: Resolution) -> str:
 def deploy_text(agent: str) -> str:
     """DEPLOY.txt: the exact gcloud command for this folder, and why it is public."""
     from signalsloop.release.deploy import DEFAULT_REGION, describe_command, gcloud_deploy_command, shell
+    from signalsloop.release.deploy_service import service_text
+
+    if agent in SERVICES:
+        return service_text(agent)
 
     deploy = gcloud_deploy_command(agent, Path("."), region=DEFAULT_REGION, project=None,
                                    supabase_url="https://<project-ref>.supabase.co")
@@ -253,6 +263,8 @@ def build(agent: str, out: Path = DEFAULT_OUT) -> tuple[Path, Resolution]:
     dest.mkdir(parents=True)
     copy_sources(agent, dest)
     (dest / "requirements.txt").write_text(pinned_requirements(agent, resolution))
+    if agent in SERVICES:
+        (dest / "Procfile").write_text(PROCFILE)
     (dest / ".gcloudignore").write_text(GCLOUDIGNORE)
     (dest / "DEPLOY.txt").write_text(deploy_text(agent))
     return dest, resolution

@@ -1,0 +1,52 @@
+"""The frame every page shares: navigation, who is signed in, the live source."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from nicegui import run, ui
+
+from functions.dashboard.app import server
+from functions.dashboard.db import Identity
+
+PAGES = (("/events", "Events"), ("/agents", "Agents"), ("/metrics", "Success metrics"), ("/dead", "Dead letters"))
+STATUS_COLORS = {"succeeded": "green", "dead": "red", "failed": "orange", "pending": "grey", "running": "blue",
+                 "parked": "purple", "blocked": "black"}
+# How long a page may take to build before NiceGUI gives up with an error page
+# (its default, 3 s, is short for a busy database or a starved laptop).
+RESPONSE_TIMEOUT_S = 30.0
+WINDOWS = {"15 minutes": 900, "1 hour": 3600, "24 hours": 86400, "7 days": 604800}
+
+
+def frame(who: Identity, title: str) -> None:
+    ui.page_title(f"{title} · SignalsLoop")
+    with ui.header().classes("items-center gap-4 bg-slate-800"):
+        ui.label("SignalsLoop").classes("text-lg font-bold")
+        for href, name in PAGES:
+            ui.link(name, href).classes("text-white" + (" underline" if name == title else " no-underline"))
+        ui.space()
+        source = ui.badge(f"live: {server().feed.source}", color="teal").props('data-live-source')
+        ui.timer(2.0, lambda: source.set_text(f"live: {server().feed.source}"))
+        ui.label(("operator: " if who.operator else "member: ") + who.label).props("data-signed-in")
+        ui.link("sign out", "/logout").classes("text-white")
+
+
+async def query(who: Identity, work: Any) -> Any:
+    """Run a ledger read off the event loop, as ``who``."""
+    return await run.io_bound(server().run, who, work)
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] if value else ""
+
+
+def short(value: Any) -> str:
+    return str(value)[:8] if value else ""
+
+
+def project_names(projects: list[dict[str, Any]]) -> dict[str, str]:
+    """Project id -> its name, with the slug where two projects share a name."""
+    names = [p["name"] for p in projects]
+    return {str(p["id"]): p["name"] if names.count(p["name"]) == 1 else f"{p['name']} ({p['slug']})"
+            for p in projects}
