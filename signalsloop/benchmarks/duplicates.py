@@ -90,8 +90,8 @@ def retrieval(conn: psycopg.Connection, analyzer: OfflineAnalyzer, root: Path, k
     left, right, gold = sts_pairs(root, "dev")
     texts, n = [*left, *right], len(left)
     vectors = analyzer.embed_array(texts)
-    queries = [(i, n + i) for i in np.flatnonzero(gold >= DUPLICATE_STS)] + \
-              [(n + i, i) for i in np.flatnonzero(gold >= DUPLICATE_STS)]
+    pairs = [int(i) for i in np.flatnonzero(gold >= DUPLICATE_STS)]
+    queries = [(i, n + i) for i in pairs] + [(n + i, i) for i in pairs]
     hits = {"cosine_only": 0, "lexical_only": 0, "fused": 0}
     with scratch_project(conn, analyzer.embedding_model) as project:
         project.add(texts, vectors)

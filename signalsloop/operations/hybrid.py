@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 
 from shared.store import Write
 
@@ -89,9 +90,8 @@ class ScratchProject:
                 " where p.id = any(%s::uuid[])", (ids,))
             rows = [{"feedback_id": i, "project_id": self.project, "model": self.model, "dims": int(v.shape[0]),
                      "embedding": [float(x) for x in v]} for i, v in zip(ids, vecs, strict=True)]
-            self.conn.execute("select public.apply_writes(%s::jsonb)",
-                              (psycopg.types.json.Jsonb([Write("feedback_embeddings", rows,
-                                                               ("feedback_id",)).to_json()]),))
+            write = Write("feedback_embeddings", rows, ("feedback_id",))
+            self.conn.execute("select public.apply_writes(%s::jsonb)", (Jsonb([write.to_json()]),))
             self.ids.extend(ids)
 
     def matches(self, index: int, vector: np.ndarray, top: int,
