@@ -68,10 +68,17 @@ def fit(x: np.ndarray, y: np.ndarray, c: float) -> sentiment_model.Model:
     return sentiment_model.Model(mean, scale, clf.coef_.T.copy(), clf.intercept_.copy())
 
 
-def scores(model: sentiment_model.Model, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
+def scores(model: sentiment_model.Model | None, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
+    """Figures of ``model`` (None: the previous lexicon scorer, read from the
+    ``lexicon_score`` feature with its own thresholds) on rows ``x``."""
     from signalsloop.benchmarks.quality import macro_f1
 
-    predicted = model.probabilities(x).argmax(axis=1)
+    if model is None:
+        value = x[:, sentiment_model.LEXICON_FEATURES.index("lexicon_score")]
+        predicted = np.where(value <= offline_sentiment.NEGATIVE_THRESHOLD, 0,
+                             np.where(value >= offline_sentiment.POSITIVE_THRESHOLD, 2, 1))
+    else:
+        predicted = model.probabilities(x).argmax(axis=1)
     confusion = [[int(((y == t) & (predicted == p)).sum()) for p in range(3)] for t in range(3)]
     return {"n": len(y), "macro_f1": round(macro_f1(y, predicted), 4),
             "accuracy": round(float((y == predicted).mean()), 4),
@@ -100,12 +107,12 @@ def run(root: Path, write: bool) -> dict[str, object]:
 
     chosen = max(GRID_C, key=cross_a)
     both_a = fit(np.vstack([tx[ta], rx[ra]]), np.concatenate([ty[ta], ry[ra]]), chosen)
-    report = {
+    report: dict[str, object] = {
         "C": chosen,
-        "held_out_tweets_B": scores(both_a, tx[tb], ty[tb]),
-        "held_out_reviews_B": scores(both_a, rx[rb], ry[rb]),
-        "cross_train_tweets_score_reviews": scores(fit(tx, ty, chosen), rx, ry),
-        "cross_train_reviews_score_tweets": scores(fit(rx, ry, chosen), tx, ty),
+        "held_out_tweets_B": {"new": scores(both_a, tx[tb], ty[tb]), "old": scores(None, tx[tb], ty[tb])},
+        "held_out_reviews_B": {"new": scores(both_a, rx[rb], ry[rb]), "old": scores(None, rx[rb], ry[rb])},
+        "cross_train_tweets_score_reviews": {"new": scores(fit(tx, ty, chosen), rx, ry), "old": scores(None, rx, ry)},
+        "cross_train_reviews_score_tweets": {"new": scores(fit(rx, ry, chosen), tx, ty), "old": scores(None, tx, ty)},
     }
     fitted = fit(np.vstack([tx, rx]), np.concatenate([ty, ry]), chosen)
     final = sentiment_model.Model(*(a.astype(np.float32) for a in (fitted.mean, fitted.scale, fitted.coef,

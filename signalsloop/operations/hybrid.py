@@ -62,7 +62,10 @@ class ScratchProject:
     Loading skips the domain triggers (``session_replication_role = replica``,
     for this transaction only, which needs a superuser: the scratch database's
     own): a backfill must not publish feedback.created 100,000 times. The
-    lexemes are written with the trigger's own ``feedback_tsvector``.
+    lexemes are written with the trigger's own ``feedback_tsvector``. The
+    embeddings' HNSW index (where pgvector is) is dropped while loading and
+    built again, from its own definition, before the first lookup: one
+    build is ~20 times faster than 100,000 single inserts.
     """
 
     def __init__(self, conn: psycopg.Connection, model: str) -> None:
@@ -70,11 +73,14 @@ class ScratchProject:
         self.project = uuid.uuid4()
         self.ids: list[uuid.UUID] = []
         self._pos: dict[uuid.UUID, int] = {}
+        self._indexes: list[str] = []
         conn.execute("set local session_replication_role = replica")
         conn.execute("insert into public.projects (id, name, slug) values (%s, 'analyze', %s)",
                      (self.project, f"analyze-{self.project.hex[:20]}"))
 
     def add(self, texts: Sequence[str], vectors: np.ndarray) -> None:
+        if not self._indexes:
+            self._drop_vector_indexes()
         for start in range(0, len(texts), LOAD_CHUNK):
             chunk, vecs = texts[start:start + LOAD_CHUNK], vectors[start:start + LOAD_CHUNK]
             ids = [uuid.uuid4() for _ in chunk]
@@ -94,9 +100,25 @@ class ScratchProject:
             self.conn.execute("select public.apply_writes(%s::jsonb)", (Jsonb([write.to_json()]),))
             self.ids.extend(ids)
 
+    def _drop_vector_indexes(self) -> None:
+        rows = self.conn.execute(
+            "select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) from pg_index i"
+            " join pg_class c on c.oid = i.indexrelid join pg_am a on a.oid = c.relam"
+            " where i.indrelid = 'public.feedback_embeddings'::regclass and a.amname = 'hnsw'").fetchall()
+        for name, definition in rows:
+            self.conn.execute(f"drop index {name}")
+            self._indexes.append(definition)
+
     def matches(self, index: int, vector: np.ndarray, top: int,
                 min_score: float = 0.0) -> list[tuple[int, float, float, float]]:
         """(line index, fused score, cosine, lexical overlap) of the best ``top``, best first."""
+        if self._indexes:
+            self.conn.execute("set local maintenance_work_mem = '256MB'")
+            for definition in self._indexes:
+                self.conn.execute(definition)
+            self.conn.execute("analyze public.feedback_lexemes")
+            self.conn.execute("analyze public.feedback_embeddings")
+            self._indexes = []
         rows = self.conn.execute(
             "select feedback_id, score, similarity, lexical"
             "  from public.match_feedback_hybrid(%s, %s, %s, %s::float8[], %s, %s)",

@@ -59,18 +59,19 @@ on conflict (feedback_id) do nothing;
 
 -- An OR query of a text's rarest lexemes. Rarity comes from the planner's
 -- statistics of feedback_lexemes (ANALYZE / autovacuum keep the most common
--- lexemes and their document shares): a lexeme in more than p_max_share of
--- all feedback ("app", "crash" in a big tracker) is left out, then the rarest
--- p_max_terms are kept, title words first on ties. Without statistics yet (a
--- small or new table) every lexeme counts. This keeps one lookup an index
--- scan over a few hundred matches at 100,000 items.
+-- lexemes and the share of rows holding each): a lexeme estimated in more
+-- than p_max_rows rows ("app", "crash" in a big tracker) is left out, then
+-- the rarest p_max_terms are kept, title words first on ties. Without
+-- statistics yet every lexeme counts. This keeps one lookup an index scan
+-- over a few hundred matches at 100,000 items.
 create function public.lexeme_query(p_lexemes tsvector, p_max_terms integer default 32,
-                                    p_max_share double precision default 0.005) returns tsquery
+                                    p_max_rows double precision default 500) returns tsquery
 language sql stable security definer set search_path = public, pg_temp as $$
   with common as (
-    select u.elem, u.share
-      from pg_catalog.pg_stats s,
-           unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) as u(elem, share)
+    select u.elem, u.share * greatest(c.reltuples, 0) as rows
+      from pg_catalog.pg_stats s
+      join pg_catalog.pg_class c on c.oid = 'public.feedback_lexemes'::regclass
+      cross join lateral unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) as u(elem, share)
      where s.schemaname = 'public' and s.tablename = 'feedback_lexemes' and s.attname = 'lexemes'
        and u.elem is not null
   )
@@ -78,8 +79,8 @@ language sql stable security definer set search_path = public, pg_temp as $$
                   '')::tsquery
     from (select x.lexeme
             from unnest(p_lexemes) x left join common c on c.elem = x.lexeme
-           where coalesce(c.share, 0) <= p_max_share
-           order by coalesce(c.share, 0), 'A' = any(x.weights) desc, length(x.lexeme) desc, x.lexeme
+           where coalesce(c.rows, 0) <= p_max_rows
+           order by coalesce(c.rows, 0), 'A' = any(x.weights) desc, length(x.lexeme) desc, x.lexeme
            limit p_max_terms) t
 $$;
 
