@@ -32,6 +32,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -166,6 +167,18 @@ def bench_runtime(root: Path, sample: int = 1000) -> dict[str, object]:
     result["process_wall_s_incl_workload"] = round(wall, 3)
     result["items"] = len(texts)
     return result
+
+
+def training_cli(run: Callable[[Path, bool], dict[str, object]], out: Path, doc: str | None,
+                 argv: list[str] | None = None) -> int:
+    """The command line of a training script: report, and write ``out`` with ``--write``."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--write", action="store_true", help=f"write {out.name} (default: only report)")
+    args = parser.parse_args(argv)
+    print(json.dumps(run(data_dir(), args.write), indent=2))
+    return 0
 
 
 def bench_duplicates(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]:

@@ -27,9 +27,7 @@ installed package reproduces them.
 
 from __future__ import annotations
 
-import argparse
 import csv
-import json
 import sys
 from pathlib import Path
 
@@ -128,15 +126,7 @@ def run(root: Path, write: bool) -> dict[str, object]:
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    from signalsloop.benchmarks.quality import data_dir
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--write", action="store_true", help=f"write {OUT.name} (default: only report)")
-    args = parser.parse_args(argv)
-    print(json.dumps(run(data_dir(), args.write), indent=2))
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    from signalsloop.benchmarks.quality import training_cli
+
+    sys.exit(training_cli(run, OUT, __doc__))
