@@ -5,17 +5,36 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The exact versions the tests passed with (pyproject.toml + its dev extra),
+# installed first; the project itself then goes in without resolving anything.
+LOCK := requirements.lock
+UV_VERSION := 0.13.8
 
-.PHONY: install test demo dev bench bench-quality lint package deploy clean
+.PHONY: install lock test demo dev bench bench-quality lint package deploy clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found: install Python 3.11"; exit 1; }
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -r $(LOCK)
+	$(BIN)/python -m pip install -q --no-deps -e .
+	@$(BIN)/python -m pip check >/dev/null 2>&1 || { $(BIN)/python -m pip check; \
+		echo "pyproject.toml needs what $(LOCK) does not pin: run make lock"; exit 1; }
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-resolve pyproject.toml (with the dev extra) into $(LOCK) for Python 3.11 on
+# every platform. Versions already pinned stay unless they no longer fit;
+# `make lock UPGRADE=1` moves everything to the newest that fits.
+lock:
+	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found: install Python 3.11"; exit 1; }
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q uv==$(UV_VERSION)
+	@if [ -f $(LOCK) ] && grep -qE '^(<<<<<<<|=======|>>>>>>>)' $(LOCK); then \
+		echo "$(LOCK) has merge conflict markers: resolving from scratch"; rm -f $(LOCK); fi
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 --native-tls --quiet \
+		--custom-compile-command "make lock" $(if $(UPGRADE),--upgrade) -o $(LOCK)
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -17,6 +17,10 @@ class SignalsLoopError(Exception):
     """Base of every error the backbone raises on purpose."""
 
     is_retriable: bool = False
+    # Infrastructure failures (timeouts, 5xx, unreachable) count against an
+    # agent's circuit; failures caused by one event's data never do, so one
+    # tenant cannot open the circuit for every tenant.
+    is_infrastructure: bool = False
     http_status: int = 500
     code: str = "internal_error"
 
@@ -59,6 +63,7 @@ class TransientError(SignalsLoopError):
     """Something outside us failed in a way that may pass (timeouts, 5xx)."""
 
     is_retriable = True
+    is_infrastructure = True
     http_status = 503
     code = "transient_error"
 
@@ -93,8 +98,22 @@ class StoreError(SignalsLoopError):
     def __init__(self, message: str, *, retriable: bool, sqlstate: str | None = None) -> None:
         super().__init__(message)
         self.is_retriable = retriable
+        self.is_infrastructure = retriable
         self.http_status = 503 if retriable else 500
         self.sqlstate = sqlstate
+
+
+class InvalidSettings(PermanentError):
+    """A project's settings hold a value the agent cannot use: that project's
+    delivery is dead-lettered with the reason; other projects are untouched."""
+
+    code = "invalid_settings"
+
+
+class UnsupportedVersion(PermanentError):
+    """An event version newer than this code knows: never processed as current."""
+
+    code = "unsupported_version"
 
 
 class NotFound(SignalsLoopError):
@@ -115,6 +134,15 @@ def is_retriable(error: BaseException) -> bool:
     if isinstance(error, SignalsLoopError):
         return error.is_retriable
     return True
+
+
+def is_infrastructure(error: BaseException) -> bool:
+    """Whether ``error`` says the platform failed (counts against the circuit).
+    Unknown exceptions are retried but do not count: they are more often a
+    bug or one event's data than the agent's platform."""
+    if isinstance(error, SignalsLoopError):
+        return error.is_infrastructure
+    return isinstance(error, TimeoutError | ConnectionError)
 
 
 def parse_retry_after(value: str | None) -> float | None:

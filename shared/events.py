@@ -14,6 +14,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.errors import UnsupportedVersion
+
 
 class EventType:
     """The catalogue. Past-tense names; a producer publishes, subscribers react."""
@@ -32,6 +34,7 @@ class EventType:
     SPEC_APPROVED: Final = "spec.approved"
     SPEC_LINKED: Final = "spec.linked"
     SPEC_COMPLETED: Final = "spec.completed"
+    SPEC_UPDATED: Final = "spec.updated"
     COMPETITOR_MENTIONED: Final = "competitor.mentioned"
     COMPETITOR_FEATURE_DETECTED: Final = "competitor.feature_detected"
     COMPETITIVE_THREAT_IDENTIFIED: Final = "competitive.threat_identified"
@@ -41,6 +44,8 @@ class EventType:
     ROADMAP_UPDATED: Final = "roadmap.updated"
     ROADMAP_STALLED: Final = "roadmap.stalled"
     NOTIFICATION_SENT: Final = "notification.sent"
+    AGENT_ROLLOUT_CHANGED: Final = "agent.rollout_changed"
+    CLOCK_TICK: Final = "clock.tick"
 
 
 ALL_EVENT_TYPES: Final[frozenset[str]] = frozenset(
@@ -135,10 +140,13 @@ def upcast(
     if not isinstance(kind, str) or not isinstance(version, int):
         return record
     target = current.get(kind, 1)
+    if version > target:
+        raise UnsupportedVersion(f"{kind} v{version} is newer than this code knows (v{target}): "
+                                 "deploy the agent that reads it, then replay")
     while version < target:
         step = upcasters.get((kind, version))
         if step is None:
-            raise ValueError(f"no upcaster for {kind} v{version} -> v{version + 1}")
+            raise UnsupportedVersion(f"no upcaster for {kind} v{version} -> v{version + 1}")
         record = step(record)
         version = record["version"]
     return record

@@ -7,6 +7,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.ports import FeedbackItem
+from shared.project_settings import check_project_settings
 from shared.store import Store
 
 
@@ -23,8 +24,9 @@ def load_post(store: Store, feedback_id: UUID) -> dict[str, Any] | None:
 
 
 def project_settings(store: Store, project_id: UUID) -> dict[str, Any]:
+    """The project's settings, checked (a bad value: :class:`InvalidSettings`)."""
     rows = store.select("projects", eq={"id": project_id}, columns=["settings"])
-    return dict(rows[0]["settings"] or {}) if rows else {}
+    return check_project_settings(rows[0]["settings"] if rows else None)
 
 
 def as_item(row: Mapping[str, Any]) -> FeedbackItem:

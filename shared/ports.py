@@ -86,6 +86,9 @@ class Message(BaseModel):
     """An outbound notification. ``key`` is its idempotency key: one key, one send."""
 
     key: str
+    # The notification's id, known before sending (a Slack message's buttons
+    # carry it back to functions/slack_actions).
+    id: UUID | None = None
     project_id: UUID
     channel: str | None = None
     text: str

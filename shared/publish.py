@@ -6,8 +6,9 @@ with "on conflict do nothing", so a retry never publishes an event twice.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
-from uuid import UUID, uuid5
+from uuid import UUID, uuid3, uuid5
 
 from shared.events import DomainEvent, EventMetadata
 
@@ -26,6 +27,14 @@ def event_id(cause: UUID | None, agent: str, event_type: str, key: str = "") -> 
 def stable_id(*parts: object) -> UUID:
     """A deterministic id for a result row (a theme, a spec) from its natural key."""
     return uuid5(NAMESPACE, "/".join(str(p) for p in parts))
+
+
+def clock_tick_id(at: datetime, project_id: UUID) -> UUID:
+    """The id of the clock.tick for ``at`` in a project, as SQL's
+    ``public.clock_tick_id`` computes it (a name-based UUID, MD5: PostgreSQL has
+    md5 built in, SHA-1 only with an extension)."""
+    iso = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return uuid3(NAMESPACE, f"clock.tick/{iso}/{project_id}")
 
 
 def follow_on(

@@ -1,9 +1,14 @@
-"""The agent runtime: turns an HTTP doorbell into one run of an agent.
+"""The agent runtime: turns an HTTP doorbell into runs of an agent.
 
-verify secret (401) -> read body (413) -> parse webhook and event (400) ->
-claim the delivery (a duplicate or finished one answers 200 and does nothing) ->
-load -> decide -> send messages (recorded first) -> complete (writes, events,
-state in one transaction) | fail (retry later or dead-letter).
+verify secret (401) -> read body (413) -> check the webhook's shape (400) ->
+claim the delivery of the rung event (unknown or unsubscribed ids: 404; a
+duplicate or finished one answers 200 and runs nothing) -> run it on the
+event as stored in the ledger (the body is only the doorbell) -> go on
+claiming the agent's due deliveries (the same project's for a per-project
+agent) until none is due or the time budget is spent -> answer.
+
+A run: load -> decide -> send messages (recorded first) -> complete (writes,
+events, state in one transaction) | fail (retry later or dead-letter).
 
 Like inngest-py's ``serve``: ``main.py`` is one line, ``serve(Agent())``.
 """
@@ -16,26 +21,30 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
+from uuid import UUID
 
 import flask
 from pydantic import ValidationError
 
-from shared.agent import Agent, Deps, MessageOutcome
+from shared.agent import Agent, Decision, Deps
 from shared.errors import (
     BadRequest,
     ConfigurationError,
-    OutcomeUnknown,
+    NotFound,
     PayloadTooLarge,
+    PermanentError,
     SignalsLoopError,
     Unauthorized,
     http_status_for,
+    is_infrastructure,
     is_retriable,
 )
 from shared.events import DomainEvent, WebhookPayload
+from shared.outbox import deliver_messages
 from shared.settings import Settings, load_settings
-from shared.store import Claim
+from shared.store import Claim, jsonable
 
 log = logging.getLogger("signalsloop.runtime")
 
@@ -69,26 +78,36 @@ def read_body(request: flask.Request, limit: int) -> bytes:
     return body
 
 
-def parse_event(body: bytes) -> DomainEvent:
-    """The webhook body to a validated, upcast event, or a 400 naming the problem."""
+def parse_doorbell(body: bytes) -> UUID:
+    """The rung event's id, from a body of the database-webhook shape, or a
+    400 naming the problem. The record's shape is checked, its content is not
+    trusted: the run reads the event from the ledger."""
     if not body:
         raise BadRequest("empty body: expected the database-webhook JSON payload")
     try:
         raw = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise BadRequest(f"body is not valid JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # bad JSON or UTF-8, huge integers, absurd nesting
+        raise BadRequest(f"body is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(raw, dict):
         raise BadRequest("body must be a JSON object (the database-webhook payload)")
     try:
         payload = WebhookPayload.model_validate(raw)
     except ValidationError as exc:
-        raise BadRequest(describe(exc)) from exc
+        raise BadRequest(describe(exc)) from None
     try:
-        return DomainEvent.from_record(payload.record)
+        return DomainEvent.model_validate(payload.record).id
     except ValidationError as exc:
-        raise BadRequest(describe(exc, "record.")) from exc
-    except ValueError as exc:
-        raise BadRequest(f"record: {exc}") from exc
+        raise BadRequest(describe(exc, "record.")) from None
+
+
+def stored_event(claim: Claim) -> DomainEvent:
+    """The claimed delivery's event as the ledger holds it, upcast; an event
+    this code cannot read (a newer version, a broken row) is a permanent
+    failure, never processed as if current."""
+    try:
+        return DomainEvent.from_record(claim.event or {})
+    except ValidationError as exc:
+        raise PermanentError(f"stored event is invalid: {describe(exc)}") from None
 
 
 class Runtime:
@@ -119,31 +138,70 @@ class Runtime:
         started = time.perf_counter()
         try:
             check_secret(request.headers.get("Authorization"), self.settings)
-            event = parse_event(read_body(request, self.settings.max_body_bytes))
+            event_id = parse_doorbell(read_body(request, self.settings.max_body_bytes))
+            body, status = self.handle(event_id, started)
         except SignalsLoopError as exc:
             log.warning("%s rejected request: %s", self.agent.name, exc.message)
             return respond(exc.http_status, exc.to_json())
-        body, status = self.handle(event)
         body["ms"] = round((time.perf_counter() - started) * 1000, 2)
         return respond(status, body)
 
-    def handle(self, event: DomainEvent) -> tuple[dict[str, Any], int]:
-        base: dict[str, Any] = {"agent": self.agent.name, "event_id": str(event.id)}
+    def handle(self, event_id: UUID, started: float | None = None) -> tuple[dict[str, Any], int]:
+        """Run the rung delivery if it is ours to run, then drain."""
+        started = time.perf_counter() if started is None else started
+        base: dict[str, Any] = {"agent": self.agent.name, "event_id": str(event_id)}
         try:
-            claim = self.deps.store.claim(event.id, self.agent.name, self.worker)
+            claim = self.deps.store.claim(event_id, self.agent.name, self.worker)
         except SignalsLoopError as exc:
             return {**base, "status": "not_claimed", **exc.to_json()}, http_status_for(exc)
-        if not claim.claimed:
-            return {**base, "status": claim.outcome, "delivery_id": claim.delivery_id}, 200
-        base["delivery_id"] = claim.delivery_id
+        if claim.outcome == "unknown_event":
+            raise NotFound(f"unknown event {event_id}")
+        if claim.outcome == "not_subscribed":
+            raise NotFound(f"agent {self.agent.name} has no delivery for event {event_id}: not subscribed to its type")
+        body: dict[str, Any] = {**base, "status": claim.outcome, "delivery_id": claim.delivery_id}
+        status = 200
+        if claim.claimed:
+            result, status = self.process(claim)
+            body.update(result)
+        if claim.outcome != "off" and status == 200:
+            body["drained"] = self.drain(claim, started)
+        return body, status
+
+    def drain(self, first: Claim, started: float) -> int:
+        """Claim and run the agent's due deliveries until none is due, one
+        fails, or the budget is spent (then hand on with one fresh ring).
+        Claims are atomic in SQL (skip locked): concurrent requests never run
+        one delivery twice."""
+        project = first.project_id if first.serialize_by_project else None
+        budget, ran = first.drain_budget_ms / 1000, 0
+        if budget <= 0 or (first.serialize_by_project and project is None):
+            return 0  # draining is off (drain_budget_ms = 0), or nothing to drain
+        store = self.deps.store
         try:
-            return {**base, **self.run(event, claim)}, 200
+            while time.perf_counter() - started < budget:
+                claim = store.claim_next(self.agent.name, self.worker, project)
+                if claim is None:
+                    return ran
+                if claim.claimed:
+                    ran += 1
+                    if self.process(claim)[1] != 200:
+                        return ran  # failing: back off; its retry is rung when due
+            store.ring_next(self.agent.name, project)
+        except SignalsLoopError as exc:  # the sweep rings what is left
+            log.warning("%s stopped draining: %s", self.agent.name, exc.message)
+        return ran
+
+    def process(self, claim: Claim) -> tuple[dict[str, Any], int]:
+        try:
+            return self.run(stored_event(claim), claim), 200
         except Exception as exc:
-            return {**base, **self.record_failure(claim, exc)}, http_status_for(exc)
+            return self.record_failure(claim, exc), http_status_for(exc)
 
     def run(self, event: DomainEvent, claim: Claim) -> dict[str, Any]:
         context = self.agent.load(event, self.deps)
         decision = self.agent.decide(event, context)
+        if claim.shadow:
+            return self.record_shadow(decision, claim)
         events = list(decision.events)
         if decision.messages:
             outcomes = deliver_messages(decision.messages, self.deps, event)
@@ -155,6 +213,13 @@ class Runtime:
         return {"status": status, "written": done.written, "published": done.published,
                 "attempt": claim.attempt, "summary": dict(decision.summary)}
 
+    def record_shadow(self, decision: Decision, claim: Claim) -> dict[str, Any]:
+        """A shadow run's end: what it would write, publish and send, stored
+        beside the live path for comparison; no effect of any kind."""
+        done = self.deps.store.complete_shadow(claim, shadow_record(decision), decision_model(decision))
+        return {"status": "succeeded" if done.completed else "stale", "shadow": True, "written": 0,
+                "published": 0, "attempt": claim.attempt, "summary": dict(decision.summary)}
+
     def record_failure(self, claim: Claim, exc: BaseException) -> dict[str, Any]:
         retriable = is_retriable(exc)
         retry_after = getattr(exc, "retry_after", None)
@@ -162,7 +227,8 @@ class Runtime:
         log.warning("%s failed attempt %s (%s): %s", self.agent.name, claim.attempt,
                     "retriable" if retriable else "permanent", message)
         try:
-            record = self.deps.store.fail(claim, message, retriable=retriable, retry_after=retry_after)
+            record = self.deps.store.fail(claim, message, retriable=retriable, retry_after=retry_after,
+                                          infrastructure=is_infrastructure(exc))
             status = record.status or "failed"
         except SignalsLoopError as store_exc:
             # The lease will expire and the sweep will ring again: still not lost.
@@ -171,50 +237,16 @@ class Runtime:
         return {"status": status, **body}
 
 
-def deliver_messages(messages: Sequence[Any], deps: Deps, event: DomainEvent) -> list[MessageOutcome]:
-    """Record each message before sending it; a key already handled is never sent again."""
-    outcomes = []
-    for message in messages:
-        row = {**message.model_dump(mode="json"), "dedupe_key": message.key, "event_id": str(event.id),
-               "event_type": event.type}
-        if not deps.store.rpc("reserve_notification", {"p_row": row}):
-            outcomes.append(_already_handled(deps, message))
-            continue
-        notifier = deps.notifier_for(message.project_id)
-        if notifier is None:
-            _finish(deps, message.key, "unconfigured", "none")
-            outcomes.append(MessageOutcome(message, "unconfigured"))
-            continue
-        try:
-            receipt = notifier.send(message)
-        except OutcomeUnknown as exc:
-            # It may have been posted: never send it again, and carry on.
-            _finish(deps, message.key, "unknown", "slack", error=str(exc))
-            outcomes.append(MessageOutcome(message, "unknown", transport="slack"))
-            continue
-        except Exception as exc:
-            _finish(deps, message.key, "failed", "slack", error=str(exc))
-            raise
-        _finish(deps, message.key, "sent", receipt.transport, response=receipt.model_dump(mode="json"))
-        outcomes.append(MessageOutcome(message, "sent", receipt.channel, receipt.transport))
-    return outcomes
+def shadow_record(decision: Decision) -> dict[str, Any]:
+    return {"writes": [w.to_json() for w in decision.writes],
+            "events": [e.to_record() for e in decision.events],
+            "messages": [m.model_dump(mode="json") for m in decision.messages],
+            "summary": jsonable(dict(decision.summary))}
 
 
-def _finish(deps: Deps, key: str, status: str, transport: str, *, response: dict[str, Any] | None = None,
-            error: str | None = None) -> None:
-    deps.store.rpc("finish_notification", {"p_dedupe_key": key, "p_status": status, "p_transport": transport,
-                                           "p_response": response, "p_error": error})
-
-
-def _already_handled(deps: Deps, message: Any) -> MessageOutcome:
-    """What an earlier attempt did with this key. One left 'sending' crashed
-    mid-send: it may have been posted, so it counts as unknown."""
-    rows = deps.store.select("notifications", eq={"dedupe_key": message.key},
-                             columns=["status", "channel", "transport"])
-    status = rows[0]["status"] if rows else "unknown"
-    status = "unknown" if status == "sending" else status
-    return MessageOutcome(message, status, rows[0]["channel"] if rows else None,
-                          rows[0]["transport"] if rows else None)
+def decision_model(decision: Decision) -> str | None:
+    """The model named in the decision's result rows (each result records one)."""
+    return next((str(row["model"]) for w in decision.writes for row in w.rows if row.get("model")), None)
 
 
 def respond(status: int, body: dict[str, Any]) -> flask.Response:

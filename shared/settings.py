@@ -23,7 +23,11 @@ class Settings(BaseSettings):
 
     # The shared secret every agent function requires (bearer token).
     signalsloop_secret: SecretStr | None = None
-    max_body_bytes: int = 256 * 1024
+    # The largest event the schema allows (256 KiB payload, 8 KiB metadata),
+    # as pg_net sends it (compact UTF-8), with room for the envelope.
+    max_body_bytes: int = 1024 * 1024
+    # The supabase-py client: its own httpx client, timeouts inside a lease.
+    supabase_timeout_s: float = 15.0
 
     # AI: OpenAI when a key is set, the offline analyzer otherwise.
     openai_api_key: SecretStr | None = None
@@ -39,6 +43,8 @@ class Settings(BaseSettings):
     slack_channel: str | None = None
     slack_webhook_url: str | None = None
     slack_base_url: str | None = None
+    # Verifies Slack's interaction callbacks (functions/slack_actions).
+    slack_signing_secret: SecretStr | None = None
 
 
 @lru_cache(maxsize=1)

@@ -15,16 +15,26 @@ from uuid import UUID
 
 from shared.events import DomainEvent
 
-ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "paused", "unknown"]
+ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "off",
+                       "unknown_event", "not_subscribed"]
 
 
 @dataclass(frozen=True)
 class Claim:
+    """What the ledger answered to a claim. A won claim carries the stored
+    event: the ledger, not the doorbell's body, is what the agent runs on."""
+
     outcome: ClaimOutcome
     delivery_id: int | None = None
     claim_token: UUID | None = None
     attempt: int | None = None
     max_attempts: int | None = None
+    event: Mapping[str, Any] | None = None
+    project_id: UUID | None = None
+    serialize_by_project: bool = False
+    drain_budget_ms: int = 0
+    # A shadow run decides and records what it would do; it has no effects.
+    shadow: bool = False
 
     @property
     def claimed(self) -> bool:
@@ -74,9 +84,20 @@ class FailureRecord:
 class Store(Protocol):
     def claim(self, event_id: UUID, agent: str, worker: str | None = None) -> Claim: ...
 
+    def claim_next(self, agent: str, worker: str | None = None, project_id: UUID | None = None) -> Claim | None:
+        """The agent's next due delivery, claimed; None when nothing is due."""
+        ...
+
+    def ring_next(self, agent: str, project_id: UUID | None = None) -> int: ...
+
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion: ...
 
-    def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None) -> FailureRecord: ...
+    def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None,
+             infrastructure: bool | None = None) -> FailureRecord: ...
+
+    def complete_shadow(self, claim: Claim, decision: Mapping[str, Any], model: str | None) -> Completion:
+        """Record a shadow run's decision; nothing is written or published."""
+        ...
 
     def publish(self, events: Sequence[DomainEvent]) -> int: ...
 
@@ -113,14 +134,20 @@ def jsonable(value: Any) -> Any:
 
 def claim_from_row(row: Mapping[str, Any] | None) -> Claim:
     if not row:
-        return Claim("unknown")
+        return Claim("not_subscribed")
     token = row.get("claim_token")
+    project = row.get("project_id")
     return Claim(
         outcome=row["outcome"],
         delivery_id=row.get("delivery_id"),
         claim_token=UUID(str(token)) if token else None,
         attempt=row.get("attempt"),
         max_attempts=row.get("max_attempts"),
+        event=row.get("event"),
+        project_id=UUID(str(project)) if project else None,
+        serialize_by_project=bool(row.get("serialize_by_project")),
+        drain_budget_ms=int(row.get("drain_budget_ms") or 0),
+        shadow=bool(row.get("shadow")),
     )
 
 
@@ -135,6 +162,13 @@ class LedgerCalls:
         rows = self.rpc("claim_delivery", {"p_event_id": event_id, "p_agent": agent, "p_worker": worker})
         return claim_from_row(rows[0] if rows else None)
 
+    def claim_next(self, agent: str, worker: str | None = None, project_id: UUID | None = None) -> Claim | None:
+        rows = self.rpc("claim_next", {"p_agent": agent, "p_worker": worker, "p_project_id": project_id})
+        return claim_from_row(rows[0]) if rows else None
+
+    def ring_next(self, agent: str, project_id: UUID | None = None) -> int:
+        return int(self.rpc("ring_next", {"p_agent": agent, "p_project_id": project_id}) or 0)
+
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion:
         result = self.rpc("complete_delivery", {
             "p_delivery_id": claim.delivery_id,
@@ -145,13 +179,20 @@ class LedgerCalls:
         return Completion(result["completed"], result.get("written", 0), result.get("published", 0),
                           result.get("reason"))
 
-    def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None) -> FailureRecord:
+    def complete_shadow(self, claim: Claim, decision: Mapping[str, Any], model: str | None) -> Completion:
+        result = self.rpc("complete_shadow", {"p_delivery_id": claim.delivery_id, "p_claim_token": claim.claim_token,
+                                              "p_decision": dict(decision), "p_model": model})
+        return Completion(result["completed"], 0, 0, result.get("reason"))
+
+    def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None,
+             infrastructure: bool | None = None) -> FailureRecord:
         result = self.rpc("fail_delivery", {
             "p_delivery_id": claim.delivery_id,
             "p_claim_token": claim.claim_token,
             "p_error": error,
             "p_retriable": retriable,
             "p_retry_after_seconds": retry_after,
+            "p_infrastructure": infrastructure,
         })
         return FailureRecord(result["recorded"], result.get("status"), result.get("attempts"), result)
 

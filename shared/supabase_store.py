@@ -29,19 +29,32 @@ def api_error(exc: APIError) -> StoreError:
 
 
 class SupabaseStore(LedgerCalls):
-    def __init__(self, url: str, service_role_key: str, *, client: Any = None) -> None:
+    """``timeout_s`` bounds every PostgREST call (keep it inside an agent's
+    lease); the httpx client is the store's own, so connections are reused
+    across requests of a warm function instead of the library's defaults."""
+
+    def __init__(self, url: str, service_role_key: str, *, client: Any = None, timeout_s: float = 15.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
         self._url = url
         self._key = service_role_key
         self._client = client
+        self._timeout_s = timeout_s
+        self._transport = transport
         self._lock = Lock()
 
     @property
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
+                from supabase.lib.client_options import SyncClientOptions
+
                 from supabase import create_client
 
-                self._client = create_client(self._url, self._key)
+                http = httpx.Client(
+                    timeout=httpx.Timeout(self._timeout_s, connect=min(5.0, self._timeout_s)),
+                    limits=httpx.Limits(max_connections=16, max_keepalive_connections=8, keepalive_expiry=30),
+                    transport=self._transport, http2=False)
+                self._client = create_client(self._url, self._key, options=SyncClientOptions(httpx_client=http))
             return self._client
 
     def _execute(self, request: Any) -> Any:

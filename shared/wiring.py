@@ -17,5 +17,6 @@ def build_store(settings: Settings) -> Store:
     if settings.supabase_url and settings.supabase_service_role_key:
         from shared.supabase_store import SupabaseStore
 
-        return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key.get_secret_value())
+        return SupabaseStore(settings.supabase_url, settings.supabase_service_role_key.get_secret_value(),
+                             timeout_s=settings.supabase_timeout_s)
     raise ConfigurationError("set DATABASE_URL, or SUPABASE_URL and SUPABASE_SERVICE_ROLE_KEY")

@@ -29,7 +29,12 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Command groups kept in their own modules, each with ``register(subparsers)``.
 # Such a module imports its heavy dependencies inside its handlers.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "signalsloop.cli_rollout",
+    "signalsloop.operations.doctor_command",
+    "signalsloop.operations.clock",
+    "signalsloop.operations.notifications",
+)
 
 
 def main(argv: list[str] | None = None) -> int:

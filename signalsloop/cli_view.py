@@ -56,10 +56,10 @@ def add_event(parent: Tree, event: dict[str, Any]) -> None:
 def health_table(rows: Sequence[dict[str, Any]]) -> Table:
     table = Table(title="agent health", header_style="bold")
     for name in ("agent", "state", "total", "ok", "failed", "dead", "pending", "running", "parked", "blocked",
-                 "success", "p50 ms", "p95 ms", "oldest pending", "circuit"):
+                 "success", "p50 ms", "p95 ms", "oldest pending", "ring errors", "circuit"):
         table.add_column(name, justify="left" if name in ("agent", "state", "circuit") else "right")
     for r in rows:
-        state = ("on" if r["enabled"] else "off") + ("" if r["mode"] == "active" else f" ({r['mode']})")
+        state = ("on" if r["enabled"] else "off") + _mode(r)
         circuit = r["circuit_state"] + (f" ({r['consecutive_failures']} fails)" if r["consecutive_failures"] else "")
         table.add_row(
             r["agent"], state, str(r["total"]), str(r["succeeded"]), str(r["failed"]),
@@ -68,8 +68,22 @@ def health_table(rows: Sequence[dict[str, Any]]) -> Table:
             "-" if r["success_rate"] is None else f"{r['success_rate']:.0%}",
             _num(r["p50_ms"]), _num(r["p95_ms"]),
             "-" if r["oldest_pending_s"] is None else f"{r['oldest_pending_s']:.0f}s",
+            _ring_errors(r),
             Text(circuit, style="green" if r["circuit_state"] == "closed" else "bold red"))
     return table
+
+
+def _mode(row: dict[str, Any]) -> str:
+    if row["mode"] == "live":
+        return "" if row.get("rollout_percent", 100) == 100 else f" (live {row['rollout_percent']}%)"
+    return f" ({row['mode']})"
+
+
+def _ring_errors(row: dict[str, Any]) -> Text:
+    """Waiting deliveries whose rings were refused or unanswered, with the last reason."""
+    if not row.get("ring_errors"):
+        return Text("0")
+    return Text(f"{row['ring_errors']} ({(row.get('last_ring_error') or '')[:40]})", style="bold red")
 
 
 def _num(value: float | None) -> str:

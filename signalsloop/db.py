@@ -130,6 +130,7 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
     """Apply pending migrations in order; return the versions applied (none the second time)."""
     applied: list[str] = []
     with connect(url) as conn:
+        conn.add_notice_handler(_log_notice)
         conn.execute("select pg_advisory_lock(%s)", (MIGRATION_LOCK,))
         try:
             if not is_supabase(conn):
@@ -145,6 +146,12 @@ def migrate(url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
         finally:
             conn.execute("select pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
     return applied
+
+
+def _log_notice(diag: psycopg.errors.Diagnostic) -> None:
+    """A migration's WARNINGs (an extension that could not be created, say) reach the operator."""
+    level = logging.WARNING if diag.severity_nonlocalized == "WARNING" else logging.INFO
+    log.log(level, "%s: %s", (diag.severity or "NOTICE").lower(), diag.message_primary)
 
 
 def _ensure_history_table(conn: psycopg.Connection) -> None:

@@ -234,6 +234,14 @@ class OpenAIAnalyzer:
             raise PermanentError("embeddings: got a zero or non-finite vector")
         return [x / norm for x in vector]
 
+    def ask(
+        self, schema: type[Answer], system: str, user: str, check: Callable[[Answer], Result]
+    ) -> Result:
+        """A structured call for an agent's own question (a spec review): ``check``
+        turns the answer into the result or raises :class:`MalformedAnswer`, which
+        is re-asked once and then becomes a :class:`PermanentError`."""
+        return self._ask(schema, system, user, check)
+
     def _ask(
         self, schema: type[Answer], system: str, user: str, check: Callable[[Answer], Result]
     ) -> Result:
@@ -270,6 +278,9 @@ class OpenAIAnalyzer:
         if message.parsed is None:
             raise _Malformed("empty answer")
         return message.parsed
+
+
+MalformedAnswer = _Malformed
 
 
 def _leave_rate_limits_to_the_ledger(response: httpx2.Response) -> None:

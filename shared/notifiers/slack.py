@@ -96,17 +96,40 @@ class SlackNotifier:
         if not channel:
             raise ConfigurationError("no Slack channel for this message or project")
         try:
-            response = client.chat_postMessage(channel=channel, text=message.text)
+            response = client.chat_postMessage(channel=channel, text=message.text, blocks=feedback_blocks(message))
         except SlackApiError as error:
             raise _map_api_error(error.response) from error
         return SendReceipt(ok=True, channel=response.get("channel", channel),
                            ts=response.get("ts"), transport=WEB_API)
 
     def _hook(self, client: WebhookClient, message: Message) -> SendReceipt:
-        response = client.send(text=message.text)
+        response = client.send(text=message.text, blocks=feedback_blocks(message))
         if response.status_code != 200:
             raise _map_webhook_error(response.status_code, str(response.body), response.headers)
         return SendReceipt(ok=True, channel=None, ts=None, transport=WEBHOOK)
+
+
+USEFUL, NOT_USEFUL = "notification_useful", "notification_not_useful"
+MAX_SECTION = 3000  # Slack's limit for a section's text
+
+
+def feedback_blocks(message: Message) -> list[dict[str, Any]] | None:
+    """The message as Block Kit with "Useful" / "Not useful" buttons whose
+    value is the notification id (functions/slack_actions records the click).
+    ``text`` stays the fallback for notifications and old clients."""
+    if message.id is None:
+        return None
+    text = message.text if len(message.text) <= MAX_SECTION else message.text[: MAX_SECTION - 1] + "…"
+    value = str(message.id)
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        {"type": "actions", "block_id": "signalsloop_feedback", "elements": [
+            {"type": "button", "action_id": USEFUL, "style": "primary", "value": value,
+             "text": {"type": "plain_text", "text": "Useful"}},
+            {"type": "button", "action_id": NOT_USEFUL, "value": value,
+             "text": {"type": "plain_text", "text": "Not useful"}},
+        ]},
+    ]
 
 
 def _web_client(token: str, base_url: str | None, timeout_s: float, retries: int) -> WebClient:

@@ -70,6 +70,14 @@ def run_scenario(stack: Stack, progress: Progress | None) -> datetime:
     return started
 
 
+def tick_the_clock(stack: Stack, progress: Progress | None) -> None:
+    """Time passes: one clock.tick per project, on which notify sends the digest."""
+    assert stack.database_url
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute("select public.publish_clock_tick(now())")
+    stack.wait_settled(timeout=60, on_progress=_progress_callback(progress))
+
+
 def _progress_callback(progress: Progress | None) -> Any:
     if progress is None:
         return None
@@ -99,9 +107,28 @@ def summary(conn: Conn, since: datetime) -> dict[str, Any]:
         (since,))]
     out["notifications"] = [dict(r) for r in conn.execute(
         "select importance, status, text from notifications where created_at >= %s and importance <> 'low' "
+        "and status <> 'suppressed' and dedupe_key not like 'digest:%%' "
         "order by case importance when 'urgent' then 0 when 'high' then 1 else 2 end, created_at", (since,))]
     out["chain_to_spec"] = chain_to_spec(conn, since)
+    out["spec_quality"] = spec_quality(conn, since)
+    out["digests"] = digests(conn, since)
     return out
+
+
+def spec_quality(conn: Conn, since: datetime) -> list[dict[str, Any]]:
+    """Each drafted spec's quality check: the score and what to fix."""
+    return [{"title": r["title"], "version": r["spec_version"], "score": r["score"], "model": r["model"],
+             "fixes": [f["fix"] for f in r["findings"] if not f["passed"]]}
+            for r in conn.execute("select s.title, q.* from spec_quality_checks q join specs s on s.id = q.spec_id "
+                                  "where q.checked_at >= %s order by q.checked_at", (since,))]
+
+
+def digests(conn: Conn, since: datetime) -> list[dict[str, Any]]:
+    """The digests notify sent on the clock's tick, with how many items each carried."""
+    return [dict(r) for r in conn.execute(
+        "select d.status, d.text, (select count(*) from notifications i where i.digest_key = d.dedupe_key) as items "
+        "from notifications d where d.dedupe_key like 'digest:%%' and d.created_at >= %s order by d.created_at",
+        (since,))]
 
 
 def chain_to_spec(conn: Conn, since: datetime) -> list[dict[str, Any]]:
@@ -129,6 +156,7 @@ def main(args: Any) -> int:
         with Progress(*columns, console=console, transient=True) as progress:
             progress.add_task("deliveries", total=None)
             since = run_scenario(stack, progress)
+            tick_the_clock(stack, progress)
         assert stack.database_url
         with psycopg.connect(stack.database_url, autocommit=True, row_factory=dict_row) as conn:
             result = summary(conn, since)

@@ -7,6 +7,7 @@ from typing import Any
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 
@@ -54,3 +55,19 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     for n in s["notifications"]:
         notes.add_row(n["importance"], n["status"], n["text"])
     console.print(notes)
+    render_spec_quality(console, s)
+    render_digests(console, s)
+
+
+def render_spec_quality(console: Console, s: dict[str, Any]) -> None:
+    for q in s.get("spec_quality", []):
+        console.print(f"[green]Spec quality[/green]: {q['title']} v{q['version']} scored [bold]{q['score']}/100[/bold] "
+                      f"(model {q['model']})")
+        for fix in q["fixes"]:
+            console.print(f"  [dim]fix:[/dim] {fix}")
+
+
+def render_digests(console: Console, s: dict[str, Any]) -> None:
+    for d in s.get("digests", []):
+        console.print(Panel(Text(d["text"]), title=f"Digest on clock.tick: {d['items']} items, {d['status']}",
+                            title_align="left"))

@@ -59,6 +59,8 @@ class Relay:
         self._lock = threading.Lock()
         self._agents: dict[str, dict[str, Any]] = {}
         self._agents_read_at = 0.0
+        self._errors_conn: psycopg.Connection[Any] | None = None
+        self._errors_lock = threading.Lock()
         self._http = httpx.Client(headers={"Authorization": f"Bearer {secret}"}, limits=httpx.Limits(
             max_connections=256, max_keepalive_connections=64))
 
@@ -87,6 +89,8 @@ class Relay:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
         self._http.close()
+        if self._errors_conn is not None:
+            self._errors_conn.close()
 
     # -- the loop ------------------------------------------------------------
 
@@ -142,7 +146,7 @@ class Relay:
         now = time.monotonic()
         if now - self._agents_read_at > 2.0:
             self._agents = {r["name"]: r for r in query.execute(
-                "select name, endpoint_url, timeout_ms, max_concurrency from public.agents where mode = 'active'")}
+                "select name, endpoint_url, timeout_ms, max_concurrency from public.agents where mode <> 'off'")}
             self._agents_read_at = now
         return self._agents.get(name)
 
@@ -162,9 +166,26 @@ class Relay:
                                     headers={"Content-Type": "application/json"})
             self.stats.posted += 1
             self.stats.by_status[reply.status_code] = self.stats.by_status.get(reply.status_code, 0) + 1
+            if reply.status_code >= 300 and '"delivery_id"' not in reply.text:
+                self._ring_error(delivery_id, f"HTTP {reply.status_code} {reply.text[:300]}")
         except httpx.HTTPError as exc:
             self.stats.failed += 1
             log.info("doorbell to %s failed (%s); the sweep will ring again", agent["name"], exc)
+            timed_out = isinstance(exc, httpx.TimeoutException)
+            self._ring_error(delivery_id, "timed out" if timed_out else f"unreachable: {exc}")
+
+    def _ring_error(self, delivery_id: int, error: str) -> None:
+        """A ring that never reached a run (refused, unreachable, unanswered),
+        recorded on its delivery as pg_net's answers are (collect_ring_errors):
+        visible, and dead after max_ring_errors."""
+        try:
+            with self._errors_lock:
+                if self._errors_conn is None or self._errors_conn.closed:
+                    self._errors_conn = psycopg.connect(self.url, autocommit=True)
+                self._errors_conn.execute("select public.record_ring_error(%s, %s)", (delivery_id, error))
+        except psycopg.Error as exc:
+            log.warning("could not record a ring error for delivery %s: %s", delivery_id, exc)
+            self._errors_conn = None
 
 
 def _ring(payload: str) -> Ring | None:

@@ -1,5 +1,6 @@
 """Agent health: per-agent delivery counts, success rate, processing-time
-percentiles, queue age and circuit-breaker state, computed in SQL."""
+percentiles, queue age, doorbell errors and circuit-breaker state, computed
+in SQL."""
 
 from __future__ import annotations
 
@@ -25,7 +26,13 @@ with d as (
   select agent, count(*) as total,
          {status_counts},
          extract(epoch from clock_timestamp() - min(next_attempt_at) filter (where status = 'pending'))
-           as oldest_pending_s
+           as oldest_pending_s,
+         -- rings that never reached a run (refused, unreachable, unanswered)
+         -- shadow runs (no effects) are counted apart, never as live work
+         count(*) filter (where status = 'succeeded' and shadow) as shadow_runs,
+         coalesce(sum(ring_errors) filter (where status in ('pending', 'failed')), 0) as ring_errors,
+         (array_agg(last_ring_error order by updated_at desc) filter (where last_ring_error is not null))[1]
+           as last_ring_error
     from d group by agent
 ), durations as (
   select d.agent,
@@ -35,9 +42,11 @@ with d as (
    where a.outcome = 'succeeded' and a.finished_at is not null
    group by d.agent
 )
-select a.name as agent, a.enabled, a.mode, a.circuit_state, a.consecutive_failures,
+select a.name as agent, a.enabled, a.mode, a.rollout_percent, a.circuit_state, a.consecutive_failures,
        coalesce(c.total, 0)::int as total, {coalesced},
        c.oldest_pending_s::float8 as oldest_pending_s,
+       coalesce(c.ring_errors, 0)::int as ring_errors, c.last_ring_error,
+       coalesce(c.shadow_runs, 0)::int as shadow_runs,
        p.p50::float8 as p50_ms, p.p95::float8 as p95_ms
   from public.agents a
   left join counts c on c.agent = a.name
@@ -56,6 +65,7 @@ def agent_health(conn: psycopg.Connection[Any], since: timedelta | None = None) 
     """One dict per registered agent, ordered by name."""
     rows = query(conn, _health_sql(), {"since": since})
     for row in rows:
-        outcomes = row["succeeded"] + row["failed"] + row["dead"]
-        row["success_rate"] = row["succeeded"] / outcomes if outcomes else None
+        row["succeeded"] -= row["shadow_runs"]  # "succeeded" is live work only
+        outcomes = row["succeeded"] + row["shadow_runs"] + row["failed"] + row["dead"]
+        row["success_rate"] = (row["succeeded"] + row["shadow_runs"]) / outcomes if outcomes else None
     return rows

@@ -5,18 +5,35 @@
 -- supabase-py in production) gets exactly the same semantics.
 
 -- pg_net / pg_cron are used where the platform offers them (Supabase).
+-- Both need shared_preload_libraries (and pg_cron its cron.database_name): an
+-- extension that is installed but not preloaded fails to create ("pg_net is not
+-- in shared_preload_libraries"). Then the migrations go on without it and say
+-- so: the doorbell is NOTIFY and the local relay rings and sweeps.
 do $$
 begin
-  -- The schemas Supabase's documentation uses for them.
   if exists (select 1 from pg_available_extensions where name = 'pg_net') then
-    if to_regnamespace('extensions') is not null then
-      create extension if not exists pg_net with schema extensions;
-    else
-      create extension if not exists pg_net;
-    end if;
+    begin
+      -- The schemas Supabase's documentation uses for them.
+      if to_regnamespace('extensions') is not null then
+        create extension if not exists pg_net with schema extensions;
+      else
+        create extension if not exists pg_net;
+      end if;
+    exception when others then
+      raise warning 'pg_net is installed but could not be created (%): the doorbell is NOTIFY, so run the relay '
+                    '(signalsloop relay); to use pg_net, add it to shared_preload_libraries, restart and migrate '
+                    'again', sqlerrm;
+    end;
   end if;
   if exists (select 1 from pg_available_extensions where name = 'pg_cron') then
-    create extension if not exists pg_cron with schema pg_catalog;
+    begin
+      create extension if not exists pg_cron with schema pg_catalog;
+    exception when others then
+      raise warning 'pg_cron is installed but could not be created (%): nothing schedules the sweep in the '
+                    'database, so run the relay (signalsloop relay), whose timer sweeps; to use pg_cron, add it to '
+                    'shared_preload_libraries, set cron.database_name to this database, restart and migrate again',
+                    sqlerrm;
+    end;
   end if;
 end
 $$;

@@ -427,7 +427,13 @@ $$;
 do $$
 begin
   if exists (select 1 from pg_extension where extname = 'pg_cron') then
-    perform cron.schedule('signalsloop-sweep', '5 seconds', 'select public.sweep_deliveries()');
+    -- Second schedules need pg_cron 1.5+; 1.4 (Debian's postgresql-15-cron) rejects them (22023), so
+    -- there the job runs every minute; 20261201000300_cron_compat.sql makes it sweep every few seconds.
+    begin
+      perform cron.schedule('signalsloop-sweep', '5 seconds', 'select public.sweep_deliveries()');
+    exception when invalid_parameter_value then
+      perform cron.schedule('signalsloop-sweep', '* * * * *', 'select public.sweep_deliveries()');
+    end;
   end if;
 end
 $$;

@@ -24,6 +24,7 @@ from functions.duplicate.agent import DuplicateAgent
 from functions.notify.agent import NotifyAgent
 from functions.priority.agent import PriorityAgent
 from functions.sentiment.agent import SentimentAgent
+from functions.spec_quality.agent import SpecQualityAgent
 from functions.spec_writer.agent import SpecWriterAgent
 from functions.theme.agent import ThemeAgent
 from shared.agent import Deps
@@ -33,6 +34,7 @@ from shared.ports import Notifier
 from shared.postgres_store import PostgresStore
 from shared.runtime import Runtime
 from shared.settings import Settings
+from tests.fakes.slack_server import FakeSlackServer
 from tests.helpers import Seed
 
 SECRET = "agent-tests-secret"
@@ -91,6 +93,7 @@ def analyzer() -> OfflineAnalyzer:
 AGENTS: dict[str, Callable[[], Any]] = {
     "sentiment": SentimentAgent, "duplicate": DuplicateAgent, "theme": ThemeAgent,
     "spec_writer": SpecWriterAgent, "notify": NotifyAgent, "priority": PriorityAgent,
+    "spec_quality": SpecQualityAgent,
 }
 
 
@@ -106,6 +109,9 @@ class Pipeline:
     def __init__(self, store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer,
                  notifier_factory: NotifierFactory | None = None) -> None:
         self.store, self.seed = store, seed
+        # These tests drive each delivery by its own request and look at each
+        # answer; draining (tested in tests/shared/test_drain.py) is off.
+        seed.configure(drain_budget_ms=0)
         settings = Settings(signalsloop_secret=SecretStr(SECRET), database_url="unused")
         self.deps = Deps(settings, store, lambda: analyzer, notifier_factory or (lambda project: None))
         self.apps: dict[str, flask.Flask] = {}
@@ -171,3 +177,18 @@ def users(seed: Seed, n: int) -> list[UUID]:
 def vote(seed: Seed, post: UUID, voters: list[UUID]) -> None:
     for user in voters:
         seed.conn.execute("insert into votes (post_id, user_id) values (%s, %s)", (post, user))
+
+
+@pytest.fixture
+def slack(no_proxy: None) -> Iterator[FakeSlackServer]:
+    with FakeSlackServer() as fake:
+        yield fake
+
+
+@pytest.fixture
+def slack_pipeline(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer, slack: FakeSlackServer) -> Pipeline:
+    """Notifiers built as in production (build_notifier from project_integrations), aimed at the fake."""
+    from shared.notifiers import build_notifier
+
+    settings = Settings(slack_base_url=slack.api_base_url, slack_bot_token=None, slack_webhook_url=None)
+    return Pipeline(store, seed, analyzer, lambda project: build_notifier(project, settings))

@@ -62,6 +62,10 @@ def test_twenty_posts_of_one_theme_become_one_spec_draft_and_its_notification(st
         [drafted] = db.execute("select * from events where type = 'spec.auto_drafted'").fetchall()
         assert drafted["metadata"]["causation_id"] == str(reached["id"])
         assert drafted["metadata"]["correlation_id"] == reached["metadata"]["correlation_id"]
+        [check] = db.execute("select * from spec_quality_checks").fetchall()  # the draft's quality, version 1
+        assert check["spec_id"] == spec["id"] and check["spec_version"] == 1 and 0 < check["score"] <= 100
+        [checked] = db.execute("select * from events where type = 'spec.quality_checked'").fetchall()
+        assert checked["metadata"]["causation_id"] == str(drafted["id"])
 
         sent = db.execute("select event_type, status, channel from notifications where status = 'sent' "
                           "order by event_type").fetchall()

@@ -4,21 +4,18 @@ one message per urgent post, never twice, retried once after a 500."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
 import pytest
 
-from functions.notify.agent import Context, NotifyAgent, decide, importance
+from functions.notify.agent import Context, NotifyAgent, decide, dedupe_key, importance
 from shared.agent import MessageOutcome
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.events import DomainEvent, EventType
-from shared.notifiers import build_notifier
 from shared.ports import Message
 from shared.postgres_store import PostgresStore
-from shared.settings import Settings
 from tests.fakes.slack_server import POST_MESSAGE_PATH, FakeSlackServer
 from tests.functions.conftest import (
     FEEDBACK,
@@ -81,8 +78,8 @@ def theme_event(event_type: str, **payload: Any) -> DomainEvent:
         pytest.param(make_event(EventType.PRIORITY_CALCULATED, {"score": 55, "title": "Export"}),
                      ctx(post(11), {"label": "negative", "score": -0.5}), "urgent", "11 votes",
                      id="votes arrived after the analysis: the re-prioritisation finds it urgent"),
-        pytest.param(make_event("user.engaged", {}, aggregate_type="user"), ctx(), "low", "user.engaged",
-                     id="anything else"),
+        pytest.param(make_event("billing.invoice_paid", {}, aggregate_type="billing"), ctx(), "low",
+                     "billing.invoice_paid", id="anything else"),
     ],
 )
 def test_importance(event: DomainEvent, context: Context, level: str, says: str) -> None:
@@ -94,18 +91,18 @@ def test_importance(event: DomainEvent, context: Context, level: str, says: str)
     ("event", "context", "sent"),
     [
         pytest.param(analyzed("negative", -0.3), ctx(post(10)), True, id="urgent is sent"),
-        pytest.param(analyzed("negative", -0.3), ctx(post(1)), False, id="low is recorded by default"),
+        pytest.param(analyzed("negative", -0.3), ctx(post(1)), False, id="low is queued by default"),
         pytest.param(analyzed("negative", -0.9), ctx(post(1), notify_min_importance="normal"), True,
                      id="normal sent when the project asks for it"),
         pytest.param(analyzed("negative", -0.9), ctx(post(1), notify_min_importance="urgent"), False,
-                     id="normal recorded when only urgent is wanted"),
+                     id="normal queued when only urgent is wanted"),
         pytest.param(theme_event(EventType.THEME_THRESHOLD_REACHED, name="Dark Mode"), ctx(), True,
                      id="high is sent by default"),
     ],
 )
-def test_what_is_sent_and_what_is_only_recorded(event: DomainEvent, context: Context, sent: bool) -> None:
+def test_what_is_sent_and_what_is_queued_for_the_digest(event: DomainEvent, context: Context, sent: bool) -> None:
     decision = decide(event, context)
-    key = f"{event.id}:notify"
+    key = dedupe_key(event, context)
     if sent:
         (message,) = decision.messages
         assert not decision.writes and not decision.events  # notification.sent only after sending
@@ -116,7 +113,7 @@ def test_what_is_sent_and_what_is_only_recorded(event: DomainEvent, context: Con
     (write,) = decision.writes
     assert write.table == "notifications" and write.on_conflict == ("dedupe_key",) and write.update is False
     (row,) = write.rows
-    assert row["status"] == "recorded" and row["dedupe_key"] == key and row["event_id"] == event.id
+    assert row["status"] == "queued" and row["dedupe_key"] == key and row["event_id"] == event.id
     assert row["importance"] == importance(event, context)[0] and row["text"]
 
 
@@ -153,8 +150,12 @@ def test_one_urgent_alert_per_post_whichever_event_finds_it() -> None:
     context = ctx(post(10), {"label": "negative", "score": -0.5})
     keys = {decide(e, context).messages[0].key for e in (created, reanalysed, analyzed("negative", -0.7))}
     assert len(keys) == 1
-    milestones = [theme_event(EventType.THEME_THRESHOLD_REACHED, name="X") for _ in range(2)]
-    assert len({decide(e, ctx()).messages[0].key for e in milestones}) == 2  # not urgent: once per event
+    # Messages dedupe on what they say: the same theme and threshold, published
+    # twice, is one message; another threshold is another message.
+    again = [theme_event(EventType.THEME_THRESHOLD_REACHED, name="X", threshold=20) for _ in range(2)]
+    assert len({decide(e, ctx()).messages[0].key for e in again}) == 1
+    higher = theme_event(EventType.THEME_THRESHOLD_REACHED, name="X", threshold=40)
+    assert decide(higher, ctx()).messages[0].key != decide(again[0], ctx()).messages[0].key
 
 
 def test_after_sending_publishes_only_for_sent_unconfigured_or_unknown() -> None:
@@ -179,19 +180,6 @@ def test_after_sending_publishes_only_for_sent_unconfigured_or_unknown() -> None
 # -- Slack, for real, through a fake Slack server -----------------------------------------
 
 ANGRY = ("Export is completely broken", "Terrible. It crashes every time and I lost all my work. Awful, useless.")
-
-
-@pytest.fixture
-def slack(no_proxy: None) -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as fake:
-        yield fake
-
-
-@pytest.fixture
-def slack_pipeline(store: PostgresStore, seed: Seed, analyzer: OfflineAnalyzer, slack: FakeSlackServer) -> Pipeline:
-    """Notifiers built as in production (build_notifier from project_integrations), aimed at the fake."""
-    settings = Settings(slack_base_url=slack.api_base_url, slack_bot_token=None, slack_webhook_url=None)
-    return Pipeline(store, seed, analyzer, lambda project: build_notifier(project, settings))
 
 
 def urgent_post(seed: Seed) -> UUID:
@@ -273,7 +261,7 @@ def test_without_slack_a_message_is_recorded_as_unconfigured(pipeline: Pipeline,
     assert announced["payload"]["status"] == "unconfigured"
 
 
-def test_low_importance_feedback_is_recorded_not_sent(slack_pipeline: Pipeline, slack: FakeSlackServer,
+def test_low_importance_feedback_is_queued_not_sent(slack_pipeline: Pipeline, slack: FakeSlackServer,
                                                       seed: Seed) -> None:
     project = seed.project()
     seed.conn.execute("insert into project_integrations (project_id, slack_bot_token, slack_channel) "
@@ -281,7 +269,7 @@ def test_low_importance_feedback_is_recorded_not_sent(slack_pipeline: Pipeline, 
     seed.post(project, "Love the new editor", "Great work")
     assert slack_pipeline.run("notify", EventType.FEEDBACK_CREATED)[0]["status"] == "succeeded"
     (note,) = notifications(seed)
-    assert note["status"] == "recorded" and note["importance"] == "low"
+    assert note["status"] == "queued" and note["importance"] == "low"
     assert slack.posted == [] and seed.events(EventType.NOTIFICATION_SENT) == []
 
 

@@ -7,6 +7,7 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from shared.errors import UnsupportedVersion
 from shared.events import DomainEvent, EventMetadata, EventType, WebhookPayload, upcast
 from shared.publish import event_id, follow_on
 
@@ -26,7 +27,7 @@ def test_old_sentiment_events_are_upcast_on_read() -> None:
 def test_upcasting_walks_every_step_and_refuses_a_gap() -> None:
     steps = {("x.y", 1): lambda r: {**r, "version": 2, "a": 1}, ("x.y", 2): lambda r: {**r, "version": 3, "b": 2}}
     assert upcast({"type": "x.y", "version": 1}, steps, {"x.y": 3}) == {"type": "x.y", "version": 3, "a": 1, "b": 2}
-    with pytest.raises(ValueError, match=r"no upcaster for x\.y v1"):
+    with pytest.raises(UnsupportedVersion, match=r"no upcaster for x\.y v1"):
         upcast({"type": "x.y", "version": 1}, {}, {"x.y": 2})
 
 

@@ -145,9 +145,19 @@ def test_a_delivery_runs_once_and_a_duplicate_webhook_is_a_200_no_op(store: Post
     assert seed.conn.execute("select label from sentiment_analysis").fetchone()["label"] == "positive"
 
 
-def test_an_unsubscribed_agent_ignores_the_event(store: PostgresStore, created: dict[str, Any]) -> None:
-    reply = make_client(ScriptedAgent(name="theme"), store).post("/", json=webhook(created), headers=auth())
-    assert reply.status_code == 200 and reply.json["status"] == "unknown"
+def test_an_unsubscribed_agent_answers_404_and_runs_nothing(store: PostgresStore, created: dict[str, Any]) -> None:
+    agent = ScriptedAgent(name="theme")
+    reply = make_client(agent, store).post("/", json=webhook(created), headers=auth())
+    assert reply.status_code == 404 and reply.json["error"] == "not_found", reply.json
+    assert "not subscribed" in reply.json["message"] and agent.loads == 0
+
+
+def test_an_unknown_event_id_answers_404(store: PostgresStore, created: dict[str, Any], seed: Seed) -> None:
+    body = webhook(created)
+    body["record"]["id"] = "00000000-0000-4000-8000-000000000404"
+    reply = make_client(ScriptedAgent(), store).post("/", json=body, headers=auth())
+    assert reply.status_code == 404 and "unknown event" in reply.json["message"], reply.json
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
 
 
 def test_retriable_errors_fail_for_retry_and_permanent_ones_dead_letter(store: PostgresStore, seed: Seed,

@@ -54,8 +54,8 @@ def test_without_pg_net_the_doorbell_is_a_notify_for_the_relay(db_url: str, seed
     assert all(isinstance(h["delivery_id"], int) and h["event_id"] for h in heard)
 
 
-def test_a_paused_agent_is_not_rung_and_its_deliveries_wait(db_url: str, seed: Seed) -> None:
-    seed.agent("sentiment", mode="paused")
+def test_an_agent_turned_off_is_not_rung_and_its_deliveries_wait(db_url: str, seed: Seed) -> None:
+    seed.agent("sentiment", mode="off")
     with psycopg.connect(db_url, autocommit=True) as listener:
         listener.execute("listen signalsloop_doorbell")
         seed.post(seed.project())

@@ -140,10 +140,10 @@ def test_replay_by_filter_and_its_errors(seed: Seed, store: PostgresStore) -> No
 def test_replay_fans_out_to_agents_subscribed_since(seed: Seed, store: PostgresStore) -> None:
     event = root_event(seed.project(), "feedback.commented")
     store.publish([event])
-    assert seed.deliveries(event_id=event.id) == []
+    assert [d["agent"] for d in seed.deliveries(event_id=event.id)] == ["notify"]  # notify hears '*'
     seed.agent("engagement", enabled=True)
-    assert store.rpc("replay_event", {"p_event_id": event.id}) == 1
-    assert [d["agent"] for d in seed.deliveries(event_id=event.id)] == ["engagement"]
+    assert store.rpc("replay_event", {"p_event_id": event.id, "p_agent": "engagement"}) == 1
+    assert sorted(d["agent"] for d in seed.deliveries(event_id=event.id)) == ["engagement", "notify"]
 
 
 def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed: Seed, store: PostgresStore) -> None:
@@ -161,9 +161,9 @@ def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed:
     assert store.rpc("sweep_deliveries", {"p_limit": 100}) == 0, "nothing is due again right away"
 
 
-def test_a_paused_agents_backlog_does_not_block_the_sweep_for_others(seed: Seed, store: PostgresStore) -> None:
+def test_an_agent_turned_offs_backlog_does_not_block_the_sweep_for_others(seed: Seed, store: PostgresStore) -> None:
     seed.configure(backoff_base_ms=0, redelivery_after_seconds=30)
-    seed.agent("notify", mode="paused")
+    seed.agent("notify", mode="off")
     project = seed.project()
     events = [root_event(project) for _ in range(5)]
     store.publish(events)

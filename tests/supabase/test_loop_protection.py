@@ -136,10 +136,10 @@ def test_an_expired_lease_counts_against_the_circuit(seed: Seed, store: Postgres
     assert store.claim(b.id, "sentiment").outcome == "parked"
 
 
-def test_a_paused_agent_does_not_run_a_ring_already_in_flight(seed: Seed, store: PostgresStore) -> None:
+def test_an_agent_turned_off_does_not_run_a_ring_already_in_flight(seed: Seed, store: PostgresStore) -> None:
     event = cause(seed.project())
     store.publish([event])
-    seed.agent("sentiment", mode="paused")
-    assert store.claim(event.id, "sentiment").outcome == "paused"
-    seed.agent("sentiment", mode="active")
+    seed.agent("sentiment", mode="off")
+    assert store.claim(event.id, "sentiment").outcome == "off"
+    seed.agent("sentiment", mode="live")
     assert store.claim(event.id, "sentiment").claimed

@@ -59,4 +59,5 @@ def test_the_registry_is_seeded_with_the_plan_subscriptions(db: psycopg.Connecti
     assert agents["theme"]["serialize_by_project"] is True
     assert "theme.threshold_reached" in agents["spec_writer"]["event_types"]
     enabled = {n for n, a in agents.items() if a["enabled"]}
-    assert enabled == {"sentiment", "duplicate", "theme", "spec_writer", "notify", "priority"}
+    assert enabled == {"sentiment", "duplicate", "theme", "spec_writer", "notify", "priority", "spec_quality"}
+    assert agents["notify"]["event_types"] == ["*"]

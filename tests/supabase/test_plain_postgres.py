@@ -4,13 +4,7 @@ back to real[] vectors. Skipped where no such server is installed."""
 
 from __future__ import annotations
 
-import glob
-import os
-import pwd
-import subprocess
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import psycopg
 import pytest
@@ -18,26 +12,14 @@ import pytest
 from shared.postgres_store import PostgresStore
 from shared.store import Write
 from signalsloop.db import migrate, migrations
-
-SERVERS = sorted(glob.glob("/usr/lib/postgresql/1[5-8]/bin/initdb"))
+from tests.supabase.debian_pg import debian_cluster
 
 
 @pytest.fixture(scope="module")
 def plain_url(pg_server: str) -> Iterator[str]:
-    if not SERVERS:
-        pytest.skip("no Debian PostgreSQL 15-18 server on this machine")
-    bindir = Path(SERVERS[0]).parent
-    user = "embedded_postgres" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
-    root = Path(tempfile.mkdtemp(prefix="plain-pg-"))
-    os.chown(root, pwd.getpwnam(user).pw_uid, -1)
-    data, run = root / "data", dict(user=user, check=True, capture_output=True)
-    subprocess.run([bindir / "initdb", "-D", data, "-A", "trust", "-U", "postgres"], **run)  # type: ignore[call-overload]
-    subprocess.run([bindir / "pg_ctl", "-D", data, "-w", "-l", root / "log", "-o",  # type: ignore[call-overload]
-                    f"-p 55433 -k {root} -c listen_addresses=''", "start"], **run)
-    try:
-        yield f"postgresql://postgres@/postgres?host={root}&port=55433"
-    finally:
-        subprocess.run([bindir / "pg_ctl", "-D", data, "-m", "fast", "stop"], user=user, capture_output=True)
+    # pg_server first: as root, the embedded server creates the user the cluster runs as
+    with debian_cluster(55433) as url:
+        yield url
 
 
 def test_migrations_apply_twice_and_similarity_falls_back_to_arrays(plain_url: str) -> None:

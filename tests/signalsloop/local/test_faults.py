@@ -202,7 +202,10 @@ def test_relay_killed_and_restarted_with_deliveries_in_flight(stack: Stack, slac
     attempts = h.rows(url, "select attempts from public.event_deliveries where event_created_at >= %s", (base.since,))
     assert attempts and {a["attempts"] for a in attempts} == {1}
     for post_id in unheard:
-        assert h.deliveries_of(url, post_id, "sentiment")["ring_count"] >= 2  # the sweep rang what nobody heard
+        # Nobody heard their first ring: the sweep rang them again, or a
+        # sibling's request drained them from the ledger.
+        row = h.deliveries_of(url, post_id, "sentiment")
+        assert row["status"] == "succeeded" and (row["ring_count"] >= 2 or row["claimed_by"])
     base.assert_exactly_once()
 
 

@@ -46,7 +46,8 @@ def test_a_post_flows_through_every_agent_once(stack: Stack, slack: FakeSlackSer
     deliveries = h.rows(url, "select * from public.event_deliveries where event_id = %s", (created["id"],))
     assert {d["agent"] for d in deliveries} == SUBSCRIBED
     for delivery in deliveries:
-        assert (delivery["agent"], delivery["status"], delivery["attempts"]) == (delivery["agent"], "succeeded", 1)
+        assert (delivery["agent"], delivery["status"], delivery["attempts"]) == (delivery["agent"], "succeeded", 1), \
+            delivery["last_error"]
         [attempt] = h.attempts_of(url, delivery["id"])
         assert attempt["outcome"] == "succeeded"
         assert attempt["worker"].startswith(f"{delivery['agent']}@")  # claimed by that agent's own process
@@ -78,5 +79,6 @@ def test_functions_are_registered_under_the_advertised_host(pg_server: str) -> N
                           for r in h.rows(url, "select name, endpoint_url from agents where endpoint_url is not null")}
         finally:
             stack.stop()
-    assert set(registered) == set(stack.functions)
+    # slack_actions is called by Slack, not by the doorbell: it has no registry entry.
+    assert set(registered) == set(stack.functions) - {"slack_actions"}
     assert all(u == f"http://host.docker.internal:{stack.functions[n].port}/" for n, u in registered.items())

@@ -166,8 +166,8 @@ def test_replay_by_event_and_filters_and_its_errors(db: psycopg.Connection[Any],
     created, voted = root(project), root(project, "feedback.voted")
     store.publish([created, voted])
     assert replay(db, ReplayRequest(event=created.id, agent="sentiment")) == 1
-    assert replay(db, ReplayRequest(type="feedback.voted")) == 1, "priority is the only enabled subscriber"
-    assert replay(db, ReplayRequest(project=project, start=datetime.now(UTC) - timedelta(minutes=5))) == 4
+    assert replay(db, ReplayRequest(type="feedback.voted")) == 2, "priority, and notify (which hears '*')"
+    assert replay(db, ReplayRequest(project=project, start=datetime.now(UTC) - timedelta(minutes=5))) == 5
     with pytest.raises(BadRequest, match="replay needs at least one filter: --event, --dead"):
         replay(db, ReplayRequest())
     with pytest.raises(NotFound, match="unknown event"):
