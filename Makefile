@@ -49,7 +49,7 @@ bench: $(STAMP)
 	@$(BIN)/signalsloop bench
 
 bench-quality: $(STAMP)
-	@$(BIN)/python -c "import sklearn" 2>/dev/null || $(BIN)/python -m pip install -q -e '.[dev,train]'
+	@$(BIN)/python -c "import sklearn" 2>/dev/null || $(BIN)/python -m pip install -q 'scikit-learn>=1.4'  # the train extra
 	@$(BIN)/python -m signalsloop.benchmarks.quality
 
 lint: $(STAMP)

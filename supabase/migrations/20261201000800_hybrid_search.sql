@@ -9,7 +9,7 @@
 --   score = least(1, greatest(0, w_cos * cosine + w_lex * overlap + w_bias))
 --
 -- with overlap = |shared lexemes| / sqrt(|mine| * |theirs|). The weights come
--- from a logistic fit (signalsloop.benchmarks.hybrid_calibration) expressed on
+-- from a logistic fit (signalsloop.benchmarks.duplicates) expressed on
 -- the cosine's scale: a pair scoring t has the probability of being a
 -- duplicate that a pair of cosine t had under the embedding-only fit, so a
 -- project's `duplicate_threshold` keeps its meaning. Runs on plain PostgreSQL
