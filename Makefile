@@ -50,6 +50,7 @@ bench: $(STAMP)
 	@$(BIN)/signalsloop bench --dashboard
 
 bench-quality: $(STAMP)
+	@$(BIN)/python -c "import sklearn" 2>/dev/null || $(BIN)/python -m pip install -q 'scikit-learn>=1.4'  # the train extra
 	@$(BIN)/python -m signalsloop.benchmarks.quality
 
 lint: $(STAMP)

@@ -121,19 +121,31 @@ class ThemeIndex:
     def centroid(self, index: int) -> np.ndarray:
         return self._matrix[index]
 
-    def add(self, vec: Vector, threshold: float) -> tuple[int, float]:
-        """Theme index ``vec`` joined (a new one if none was close enough)."""
+    def match(self, vec: Vector, threshold: float) -> tuple[int | None, float]:
+        """The theme :func:`assign` would pick (None: start one), and the best cosine."""
         m = len(self.counts)
         i, score = best_index(vec, self._matrix[:m], self.counts)
-        if m and score >= threshold:
-            self._matrix[i] = update_centroid(self._matrix[i], self.counts[i], vec)
-            self.counts[i] += 1
-            return i, score
+        return (i if m and score >= threshold else None), score
+
+    def join(self, index: int, vec: Vector) -> None:
+        self._matrix[index] = update_centroid(self._matrix[index], self.counts[index], vec)
+        self.counts[index] += 1
+
+    def start(self, vec: Vector) -> int:
+        m = len(self.counts)
         if m == len(self._matrix):
             self._matrix = np.concatenate([self._matrix, np.zeros_like(self._matrix)])
         self._matrix[m] = as_unit(vec)
         self.counts.append(1)
-        return m, 1.0
+        return m
+
+    def add(self, vec: Vector, threshold: float) -> tuple[int, float]:
+        """Theme index ``vec`` joined (a new one if none was close enough)."""
+        i, score = self.match(vec, threshold)
+        if i is not None:
+            self.join(i, vec)
+            return i, score
+        return self.start(vec), 1.0
 
 
 def update_centroid(centroid: Vector, count: int, vec: Vector) -> list[float]:

@@ -18,7 +18,7 @@ def agent_stats(conn: Conn, window_s: float) -> list[dict[str, Any]]:
         a as (select d.agent, x.outcome, extract(epoch from x.finished_at - x.started_at) * 1000 as ms
                 from public.delivery_attempts x join public.event_deliveries d on d.id = x.delivery_id, w
                where x.started_at >= w.since)
-        select g.name as agent, g.enabled, g.mode, g.circuit_state, g.consecutive_failures,
+        select g.name as agent, g.enabled, g.mode, g.rollout_percent, g.circuit_state, g.consecutive_failures,
                (select count(*) from d where d.agent = g.name) as deliveries,
                (select count(*) from d where d.agent = g.name and d.status = 'succeeded') as succeeded,
                (select count(*) from a

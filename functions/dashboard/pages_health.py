@@ -23,7 +23,8 @@ AGENT_COLUMNS = [
 def agent_row(r: dict[str, Any]) -> dict[str, Any]:
     p = r["exec_ms"] or [None, None, None]
     rate = r["succeeded"] / r["deliveries"] * 100 if r["deliveries"] else None
-    return {"agent": r["agent"], "state": f"{'on' if r['enabled'] else 'off'} / {r['mode']}",
+    mode = f"live {r['rollout_percent']}%" if r["mode"] == "live" else r["mode"]  # the cutover (docs/cutover.md)
+    return {"agent": r["agent"], "state": f"{'on' if r['enabled'] else 'off'} / {mode}",
             "circuit": r["circuit_state"] + (f" ({r['consecutive_failures']} failures)" if r["consecutive_failures"]
                                              else ""),
             "deliveries": r["deliveries"], "success": "" if rate is None else f"{rate:.1f} %",

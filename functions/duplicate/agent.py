@@ -1,6 +1,12 @@
 """Duplicate agent: embeds new feedback, finds near-duplicates among the
-project's existing feedback (pgvector where present) and publishes
-duplicate.found with the candidates, best first."""
+project's existing feedback and publishes duplicate.found with the
+candidates, best first.
+
+The search is ``public.match_feedback_hybrid`` (see its migration): candidates
+from full-text search over the post's lexemes and from the stored embeddings
+(pgvector where present), fused into one calibrated score, so a project's
+``duplicate_threshold`` means what it meant for the cosine alone. The same
+SQL serves ``signalsloop analyze similarity``."""
 
 from __future__ import annotations
 
@@ -23,7 +29,8 @@ class Context:
     model: str
     embedding: list[float]
     threshold: float
-    matches: list[dict[str, Any]] = field(default_factory=list)  # feedback_id, similarity, title
+    # feedback_id, similarity (the fused score), cosine, lexical, title
+    matches: list[dict[str, Any]] = field(default_factory=list)
 
 
 class DuplicateAgent:
@@ -34,10 +41,13 @@ class DuplicateAgent:
         threshold = float(settings.get("duplicate_threshold", DEFAULT_DUPLICATE_THRESHOLD))
         analyzer = deps.analyzer
         [embedding] = analyzer.embed([feedback_text(event.payload)])
-        matches = deps.store.rpc("match_feedback", {
-            "p_project_id": event.project_id, "p_model": analyzer.embedding_model, "p_embedding": embedding,
-            "p_limit": MAX_CANDIDATES, "p_min_similarity": threshold, "p_exclude": event.aggregate_id,
+        rows = deps.store.rpc("match_feedback_hybrid", {
+            "p_project_id": event.project_id, "p_feedback_id": event.aggregate_id,
+            "p_model": analyzer.embedding_model, "p_embedding": embedding,
+            "p_limit": MAX_CANDIDATES, "p_min_score": threshold,
         })
+        matches = [{"feedback_id": m["feedback_id"], "similarity": m["score"], "cosine": m["similarity"],
+                    "lexical": m["lexical"]} for m in rows or []]
         titles: dict[str, str] = {}
         if matches:
             posts = deps.store.select("posts", in_={"id": [m["feedback_id"] for m in matches]},

@@ -1,6 +1,8 @@
 """Theme agent: puts analysed feedback in the nearest theme or starts a new
 one, keeps each theme's centroid, and announces a theme crossing its
-project's threshold exactly once.
+project's threshold exactly once. Items are compared in the theme space of
+:mod:`shared.theme_space` (themes record that space as their
+``embedding_model``), with the same rules as ``signalsloop analyze themes``.
 
 Runs one delivery at a time per project (``serialize_by_project`` in the
 registry), so counts read here are not raced by a sibling delivery; the
@@ -14,6 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import numpy as np
+
+from shared import theme_space
 from shared.agent import Decision, Deps
 from shared.clustering import DEFAULT_THEME_THRESHOLD, assign, cosine, update_centroid
 from shared.events import DomainEvent, EventType
@@ -45,19 +50,22 @@ class ThemeAgent:
         store, feedback_id = deps.store, event.aggregate_id
         post = load_post(store, feedback_id)
         settings = project_settings(store, event.project_id)
-        similarity = float(settings.get("theme_similarity", DEFAULT_THEME_THRESHOLD))
+        embedding_model = deps.analyzer.embedding_model
+        similarity = float(settings.get("theme_similarity",
+                                        theme_space.default_threshold(embedding_model, DEFAULT_THEME_THRESHOLD)))
         spec_threshold = int(settings.get("theme_threshold", DEFAULT_SPEC_THRESHOLD))
-        model = deps.analyzer.embedding_model
+        model = theme_space.space_name(embedding_model)
         themes = store.select("themes", eq={"project_id": event.project_id, "embedding_model": model},
                               order="created_at")
         links = store.select("theme_feedback", eq={"feedback_id": feedback_id})
         text = feedback_text(post or {})
-        stored = store.select("feedback_embeddings", eq={"feedback_id": feedback_id, "model": model},
+        stored = store.select("feedback_embeddings", eq={"feedback_id": feedback_id, "model": embedding_model},
                               columns=["embedding"])
-        embedding = _vector(stored[0]["embedding"]) if stored else deps.analyzer.embed([text])[0]
+        raw = _vector(stored[0]["embedding"]) if stored else deps.analyzer.embed([text])[0]
+        embedding = [float(x) for x in theme_space.theme_vectors(np.asarray(raw), embedding_model)[0]]
         name = None
         if post and not links and _joins(embedding, themes, similarity) is None:
-            name = deps.analyzer.name_theme([text])
+            name = theme_space.titled(deps.analyzer.name_theme([text]), np.asarray([raw]), embedding_model)
         return Context(post, embedding, model, themes, links[0] if links else None, similarity,
                        spec_threshold, name)
 

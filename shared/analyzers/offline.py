@@ -5,8 +5,10 @@ serverless cold start: nothing heavy is imported here, the sentiment lexicons
 (~0.15 s) and the embedding table (~16 MB, ~0.3 s) load on first use and are
 then shared by every :class:`OfflineAnalyzer` in the process.
 
-- sentiment: VADER + the pattern lexicon bundled in ``textblob`` + product-feedback
-  cues, thresholds tuned on public data (see :mod:`shared.analyzers.offline_sentiment`);
+- sentiment: a multinomial logistic regression (numpy, weights shipped in the
+  package: :mod:`shared.analyzers.sentiment_model`) over VADER, the pattern
+  lexicon bundled in ``textblob`` and product-feedback cues
+  (:mod:`shared.analyzers.offline_sentiment`), trained on public labeled data;
 - embeddings: WordLlama l2_supercat 256-d, bundled in the ``wordllama`` wheel
   (see :mod:`shared.analyzers.offline_embedding`);
 - theme names and spec drafts: key phrases and templates.
@@ -22,7 +24,14 @@ from functools import lru_cache
 
 import numpy as np
 
-from shared.analyzers import offline_competitive, offline_embedding, offline_sentiment, offline_spec, offline_text
+from shared.analyzers import (
+    offline_competitive,
+    offline_embedding,
+    offline_sentiment,
+    offline_spec,
+    offline_text,
+    sentiment_model,
+)
 from shared.mentions import Mention, sentences_with
 from shared.ports import CompetitorSignal, FeedbackItem, Sentiment, SpecDraft
 
@@ -42,7 +51,7 @@ class OfflineAnalyzer:
 
     @property
     def model(self) -> str:
-        return offline_sentiment.MODEL_NAME
+        return sentiment_model.MODEL_NAME
 
     @property
     def embedding_model(self) -> str:
@@ -53,11 +62,20 @@ class OfflineAnalyzer:
         return offline_embedding.DIMENSION
 
     def sentiment(self, texts: Sequence[str]) -> list[Sentiment]:
-        engine = _sentiment_engine()
+        """Label = the most probable class; score = P(positive) - P(negative);
+        confidence = the label's probability. A text with nothing to read
+        (empty, whitespace) is neutral with full confidence."""
+        if not texts:
+            return []
+        probs = sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts))
         out = []
-        for text in texts:
-            s = engine.score(text)
-            out.append(Sentiment(label=s.label, score=s.score, confidence=s.confidence, model=self.model))
+        for text, row in zip(texts, probs, strict=True):
+            if not (text if isinstance(text, str) else str(text)).strip():
+                out.append(Sentiment(label="neutral", score=0.0, confidence=1.0, model=self.model))
+                continue
+            k = int(row.argmax())
+            out.append(Sentiment(label=sentiment_model.LABELS[k], score=round(float(row[2] - row[0]), 6),
+                                 confidence=round(float(row[k]), 6), model=self.model))
         return out
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

@@ -85,9 +85,15 @@ def _build() -> Any:
 
 def polarity(text: str) -> float:
     """``TextBlob(text).sentiment.polarity``, in [-1, 1]; 0 when no known word occurs."""
+    return sentiment(text)[0]
+
+
+def sentiment(text: str) -> tuple[float, float]:
+    """``TextBlob(text).sentiment``: polarity in [-1, 1] and subjectivity in [0, 1]."""
     global _scorer
     if _scorer is None:
         with _lock:
             if _scorer is None:
                 _scorer = _build()
-    return float(_scorer(text)[0])
+    p, s = _scorer(text)
+    return float(p), float(s)

@@ -94,6 +94,14 @@ class LexiconSentiment:
         self._lock = threading.Lock()
         self._vader: Any = None
 
+    def vader(self) -> Any:
+        """The VADER scorer (built on first use)."""
+        return self._load()
+
+    def cues(self, text: str) -> tuple[float, bool]:
+        """Sum of the product-feedback cue valences, and whether it reads as a request."""
+        return sum(v for pattern, v in _COMPILED if pattern.search(text)), bool(_REQUEST.search(text))
+
     def _load(self) -> Any:
         with self._lock:
             if self._vader is None:
@@ -107,10 +115,10 @@ class LexiconSentiment:
         if not text:
             return Scored("neutral", 0.0, 1.0)
         compound = self._load().polarity_scores(text)["compound"]
-        cues = sum(v for pattern, v in _COMPILED if pattern.search(text))
+        cues, request = self.cues(text)
         raw = compound + PATTERN_WEIGHT * offline_pattern.polarity(text) + math.tanh(cues)
         value = max(-1.0, min(1.0, raw))
-        if _REQUEST.search(text) and cues >= 0:
+        if request and cues >= 0:
             value *= REQUEST_DAMPING
         return _label(value)
 

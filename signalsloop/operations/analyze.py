@@ -3,8 +3,9 @@
 Each input line is ``{"id": ..., "text": ...}``; each well-formed line gives
 one output line, in input order. A malformed line is reported on stderr with
 its line number and makes the exit code 2, but the others are still
-processed. Analyzer calls are batched; similarity is computed with matrix
-products in blocks, so tens of thousands of lines fit in memory and time.
+processed. Analyzer calls are batched. Similarity is the duplicate agent's
+hybrid search, run in a throwaway database; themes group lines in the theme
+space with the theme agent's rules.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from typing import TextIO
 
 import numpy as np
 
+from shared import theme_space
 from shared.clustering import DEFAULT_THEME_THRESHOLD, ThemeIndex, unit_rows
 from shared.ports import Analyzer
 
 KINDS = ("sentiment", "similarity", "themes")
 BATCH = 256
-#: Similarity cells per block (float32): bounds memory at ~64 MB whatever the input size.
-BLOCK_CELLS = 16_000_000
 #: Members (closest to the centroid first) whose texts name a theme.
 NAMING_SAMPLE = 50
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
@@ -46,8 +46,12 @@ def run_analyze(
     stderr: TextIO,
     top: int = 5,
     progress: bool = True,
+    database_url: str | None = None,
 ) -> int:
-    """Run one analysis over ``stdin``; returns the process exit code."""
+    """Run one analysis over ``stdin``; returns the process exit code.
+
+    ``similarity`` runs in PostgreSQL: on ``database_url`` (a superuser's,
+    rolled back afterwards) or, by default, on a scratch embedded server."""
     if kind not in KINDS:
         stderr.write(f"unknown analysis {kind!r}; choose one of {', '.join(KINDS)}\n")
         return EXIT_BAD_INPUT
@@ -60,7 +64,7 @@ def run_analyze(
             if kind == "sentiment":
                 _sentiment(records, analyzer, stdout, advance)
             elif kind == "similarity":
-                _similarity(records, analyzer, stdout, top, advance)
+                _similarity(records, analyzer, stdout, top, advance, database_url)
             else:
                 _themes(records, analyzer, stdout, advance)
     if bad:
@@ -139,49 +143,71 @@ def embed_all(records: Sequence[Record], analyzer: Analyzer, advance: Advance) -
     return unit_rows(np.concatenate(parts))
 
 
-def top_neighbours(vectors: np.ndarray, k: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """Per row: indices and cosines of its ``k`` most similar *other* rows,
-    best first (ties by index). Rows are processed in blocks."""
-    n = len(vectors)
-    k = min(k, n - 1)
-    rows_per_block = max(1, BLOCK_CELLS // max(n, 1))
-    for start in range(0, n, rows_per_block):
-        sims = vectors[start : start + rows_per_block] @ vectors.T
-        rows = np.arange(len(sims))
-        sims[rows, start + rows] = -np.inf
-        if k <= 0:
-            yield from ((np.empty(0, int), np.empty(0)) for _ in rows)
-            continue
-        part = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        for r in rows:
-            idx = part[r]
-            order = np.lexsort((idx, -sims[r, idx]))
-            yield idx[order], sims[r, idx[order]]
+def _similarity(records: Sequence[Record], analyzer: Analyzer, out: TextIO, top: int, advance: Advance,
+                database_url: str | None) -> None:
+    """Neighbours from the duplicate agent's own SQL (``match_feedback_hybrid``),
+    over the lines loaded into a throwaway project (see :mod:`signalsloop.operations.hybrid`)."""
+    import psycopg
 
+    from signalsloop.operations.hybrid import scratch_database, scratch_project
 
-def _similarity(records: Sequence[Record], analyzer: Analyzer, out: TextIO, top: int, advance: Advance) -> None:
     vectors = embed_all(records, analyzer, lambda n: None)
-    for rec, (idx, scores) in zip(records, top_neighbours(vectors, top), strict=True):
-        neighbours = [{"id": records[int(j)].id, "score": round(float(s), 4)} for j, s in zip(idx, scores, strict=True)]
-        _emit(out, {"id": rec.id, "neighbours": neighbours})
-        advance(1)
+    if len(records) < 2:
+        for rec in records:
+            _emit(out, {"id": rec.id, "neighbours": []})
+        advance(len(records))
+        return
+    with scratch_database(database_url) as url, psycopg.connect(url) as conn, \
+            scratch_project(conn, analyzer.embedding_model) as project:
+        project.add([r.text for r in records], vectors)
+        for i, rec in enumerate(records):
+            found = project.matches(i, vectors[i], top)
+            _emit(out, {"id": rec.id, "neighbours": [{"id": records[j].id, "score": round(score, 4)}
+                                                     for j, score, _, _ in found]})
+            advance(1)
 
 
-def group_themes(vectors: np.ndarray, threshold: float = DEFAULT_THEME_THRESHOLD) -> list[int]:
-    """Theme index per row, assigned incrementally in input order."""
+def group_themes(vectors: np.ndarray, threshold: float = DEFAULT_THEME_THRESHOLD,
+                 namer: Callable[[int], str] | None = None) -> list[int]:
+    """Theme index per row, assigned incrementally in input order, as the theme
+    agent assigns them one by one: the nearest centroid if close enough, else
+    (with ``namer``, the name the agent would give row ``i``'s new theme) a
+    theme of exactly that name, else a new theme."""
     index = ThemeIndex(vectors.shape[1])
-    return [index.add(v, threshold)[0] for v in vectors]
+    names: list[str] = []
+    out = []
+    for i, vec in enumerate(vectors):
+        theme, _ = index.match(vec, threshold)
+        name = namer(i) if theme is None and namer is not None else ""
+        if theme is None and name.strip():
+            same = [t for t, n in enumerate(names) if n == name.strip().casefold()]
+            theme = max(same, key=lambda t: (index.counts[t], -t)) if same else None
+        if theme is None:
+            theme = index.start(vec)
+            names.append(name.strip().casefold())
+        else:
+            index.join(theme, vec)
+        out.append(theme)
+    return out
 
 
 def _themes(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advance: Advance) -> None:
-    vectors = embed_all(records, analyzer, lambda n: None)
-    themes = np.asarray(group_themes(vectors), dtype=np.int64)
+    model = analyzer.embedding_model
+    raw = embed_all(records, analyzer, lambda n: None)
+    vectors = theme_space.theme_vectors(raw, model)
+    threshold = theme_space.default_threshold(model, DEFAULT_THEME_THRESHOLD)
+
+    def first_name(i: int) -> str:  # what the theme agent calls a theme item i starts
+        return theme_space.titled(analyzer.name_theme([records[i].text]), raw[i : i + 1], model)
+
+    themes = np.asarray(group_themes(vectors, threshold, first_name), dtype=np.int64)
     names: dict[int, str] = {}
     for theme in range(int(themes.max()) + 1):
         members = np.flatnonzero(themes == theme)
         centroid = unit_rows(vectors[members].mean(axis=0, keepdims=True))[0]
         closest = members[np.argsort(-(vectors[members] @ centroid), kind="stable")]
-        names[theme] = analyzer.name_theme([records[int(i)].text for i in closest[:NAMING_SAMPLE]])
+        phrase = analyzer.name_theme([records[int(i)].text for i in closest[:NAMING_SAMPLE]])
+        names[theme] = theme_space.titled(phrase, raw[members], model)
     for rec, theme in zip(records, themes.tolist(), strict=True):
         _emit(out, {"id": rec.id, "theme_id": theme + 1, "theme": names[theme]})
         advance(1)

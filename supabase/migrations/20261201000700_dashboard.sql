@@ -15,7 +15,7 @@ create policy attempts_read on public.delivery_attempts for select to authentica
 -- and circuit state, never where the functions live.
 create policy agents_read on public.agents for select to authenticated using (true);
 revoke select on public.agents from authenticated;
-grant select (name, event_types, enabled, mode, max_attempts, timeout_ms, serialize_by_project, circuit_state,
+grant select (name, event_types, enabled, mode, rollout_percent, max_attempts, timeout_ms, serialize_by_project, circuit_state,
               consecutive_failures, circuit_opened_at, description) on public.agents to authenticated;
 
 create table public.replay_log (

@@ -3,6 +3,7 @@ capped) and near-duplicates found through match_feedback on the real database.""
 
 from __future__ import annotations
 
+import json
 import random
 from typing import Any
 from uuid import UUID
@@ -13,6 +14,7 @@ from functions.duplicate.agent import MAX_CANDIDATES, Context, decide
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD, cosine
 from shared.events import DomainEvent, EventType
+from shared.store import Write
 from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
@@ -125,15 +127,29 @@ def test_a_near_identical_post_finds_the_first_through_match_feedback(pipeline: 
 
 
 def test_a_project_threshold_in_settings_is_used(pipeline: Pipeline, seed: Seed, analyzer: OfflineAnalyzer) -> None:
-    """A paraphrase below the default threshold counts once the project lowers it."""
+    """A paraphrase below the default threshold counts once the project lowers it
+    (the threshold applies to the fused score the database computes)."""
     texts = ("Please add dark mode", "The dashboard is too bright at night"), ("Dark theme wanted", "My eyes hurt")
-    similarity = cosine(*analyzer.embed([f"{t}. {b}" for t, b in texts]))
-    assert similarity < DEFAULT_DUPLICATE_THRESHOLD
-    for threshold in (None, similarity - 0.01):
+    vectors = analyzer.embed([f"{t}. {b}" for t, b in texts])
+    probe = seed.project()
+    first, second = (seed.post(probe, t, b) for t, b in texts)
+    _store_embeddings(seed, probe, analyzer.embedding_model, [first, second], vectors)
+    (fused,) = rows(seed, "select score from match_feedback_hybrid(%s, %s, %s, %s::float8[], 5, 0)",
+                    probe, second, analyzer.embedding_model, vectors[1])
+    score = float(fused["score"])
+    assert score < DEFAULT_DUPLICATE_THRESHOLD
+    for threshold in (None, score - 0.01):
         project = seed.project() if threshold is None else seed.project(duplicate_threshold=threshold)
         for title, body in texts:
             seed.post(project, title, body)
     replies = pipeline.run("duplicate", EventType.FEEDBACK_CREATED)
-    assert [r["summary"]["duplicates"] for r in replies] == [0, 0, 0, 1]
+    assert [r["summary"]["duplicates"] for r in replies] == [0, 0, 0, 0, 0, 1]  # probe, default, lowered
     (found,) = seed.events(EventType.DUPLICATE_FOUND)
-    assert found["payload"]["threshold"] == pytest.approx(similarity - 0.01)
+    assert found["payload"]["threshold"] == pytest.approx(score - 0.01)
+
+
+def _store_embeddings(seed: Seed, project: UUID, model: str, ids: list[UUID], vectors: list[list[float]]) -> None:
+    rows = [{"feedback_id": i, "project_id": project, "model": model, "dims": len(v), "embedding": v}
+            for i, v in zip(ids, vectors, strict=True)]
+    seed.conn.execute("select apply_writes(%s::jsonb)",
+                      (json.dumps([Write("feedback_embeddings", rows, ("feedback_id",)).to_json()]),))

@@ -4,6 +4,8 @@ concurrent deliveries on the real database."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -11,10 +13,12 @@ from uuid import UUID
 import pytest
 
 from functions.theme.agent import Context, decide
+from shared import theme_space
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_THEME_THRESHOLD, cosine, update_centroid
 from shared.events import DomainEvent, EventType
 from shared.publish import stable_id
+from signalsloop.operations.analyze import run_analyze
 from tests.functions.conftest import FEEDBACK, PROJECT, T0, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
 
@@ -235,3 +239,38 @@ def test_a_theme_crosses_its_threshold_exactly_once_under_concurrent_deliveries(
     (after,) = rows(seed, "select feedback_count from themes where id = %s", theme["id"])
     assert after["feedback_count"] == len(posts)
     assert len(seed.events(EventType.THEME_THRESHOLD_REACHED)) == 1
+
+
+MIXED = ["The app crashes when I upload a photo", "Please add dark mode to the dashboard",
+         "Battery drains fast since the update", "Login fails with an error every morning",
+         "Would love an export to CSV option", "It is so slow to load my reports",
+         "Uploading photos crashes the app", "Dark mode for the dashboard please",
+         "Great app, thank you", "The settings menu is confusing", "My password was shown in plain text",
+         "Sync takes forever on mobile"]
+
+
+def _partition(labels: list[Any]) -> list[int]:
+    first: dict[Any, int] = {}
+    return [first.setdefault(label, len(first)) for label in labels]
+
+
+def test_online_themes_and_batch_themes_agree_on_the_same_input(pipeline: Pipeline, seed: Seed,
+                                                                  analyzer: OfflineAnalyzer) -> None:
+    """The theme agent, one delivery at a time, and `signalsloop analyze themes`
+    over the same texts in the same order put them in the same groups."""
+    project = seed.project()
+    posts = [seed.post(project, title) for title in MIXED]
+    assert all(r["status"] == "succeeded" for r in pipeline.run("sentiment", EventType.FEEDBACK_CREATED))
+    assert all(r["status"] == "succeeded" for r in pipeline.run("theme", EventType.SENTIMENT_ANALYZED))
+    linked = {r["feedback_id"]: r["theme_id"] for r in rows(seed, "select feedback_id, theme_id from theme_feedback")}
+    online = _partition([linked[p] for p in posts])
+
+    out = io.StringIO()
+    lines = "".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(MIXED))
+    assert run_analyze("themes", analyzer, io.StringIO(lines), out, io.StringIO(), progress=False) == 0
+    batch = _partition([json.loads(line)["theme_id"] for line in out.getvalue().splitlines()])
+
+    assert online == batch
+    assert 1 < max(online) + 1 < len(MIXED)  # neither one theme nor one per item
+    stored = rows(seed, "select distinct embedding_model from themes")
+    assert [r["embedding_model"] for r in stored] == [theme_space.space_name(analyzer.embedding_model)]

@@ -39,9 +39,11 @@ def _jsonl(rows: Sequence[object]) -> str:
     return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows)
 
 
-def _run(kind: str, analyzer: OfflineAnalyzer, text: str, top: int = 5) -> tuple[int, list[dict], str]:
+def _run(kind: str, analyzer: OfflineAnalyzer, text: str, top: int = 5,
+         database_url: str | None = None) -> tuple[int, list[dict], str]:
     out, err = io.StringIO(), io.StringIO()
-    code = run_analyze(kind, analyzer, io.StringIO(text), out, err, top=top, progress=False)
+    code = run_analyze(kind, analyzer, io.StringIO(text), out, err, top=top, progress=False,
+                       database_url=database_url)
     return code, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
 
 
@@ -73,12 +75,13 @@ def test_malformed_lines_are_reported_and_others_processed(offline: OfflineAnaly
     assert "line 4:" not in err and "line 1:" not in err
 
 
-def test_similarity_excludes_self_and_sorts_best_first() -> None:
+def test_similarity_excludes_self_and_sorts_best_first(db_url: str) -> None:
+    """Texts without a shared word: the fused order is the cosine order."""
     rng = np.random.default_rng(3)
-    vectors = {f"t{i}": list(rng.normal(size=8)) for i in range(40)}
+    vectors = {f"t{i}": list(np.abs(rng.normal(size=8))) for i in range(40)}
     fake = CountingAnalyzer(vectors)
     rows = [{"id": i, "text": f"t{i}"} for i in range(40)]
-    code, out, _ = _run("similarity", fake, _jsonl(rows), top=4)
+    code, out, _ = _run("similarity", fake, _jsonl(rows), top=4, database_url=db_url)
     assert code == 0 and len(out) == 40
     m = np.array([vectors[f"t{i}"] for i in range(40)])
     m /= np.linalg.norm(m, axis=1, keepdims=True)
@@ -92,12 +95,17 @@ def test_similarity_excludes_self_and_sorts_best_first() -> None:
         assert ids == expected
 
 
-def test_similarity_blocks_give_same_answer(monkeypatch: pytest.MonkeyPatch, offline: OfflineAnalyzer) -> None:
-    rows = [{"id": i, "text": f"feedback number {i} about {w}"} for i, w in enumerate(["export", "login", "dark"] * 7)]
-    _, whole, _ = _run("similarity", offline, _jsonl(rows), top=3)
-    monkeypatch.setattr(analyze, "BLOCK_CELLS", 25)
-    _, blocked, _ = _run("similarity", offline, _jsonl(rows), top=3)
-    assert blocked == whole
+def test_similarity_is_the_duplicate_agents_search(db_url: str, offline: OfflineAnalyzer) -> None:
+    """The CLI's neighbours and scores are match_feedback_hybrid's: a shared
+    stack trace outranks paraphrase-free filler, scores are fused (0..1)."""
+    trace = "NullPointerException at com.acme.CsvWriter.flush(CsvWriter.java:88) v2.3.1"
+    rows = [{"id": "a", "text": f"Export fails\n{trace}"}, {"id": "b", "text": f"Crash on export\n{trace}"},
+            *({"id": f"f{i}", "text": f"feedback number {i} about {w}"} for i, w in enumerate(["login", "dark"] * 5))]
+    code, out, _ = _run("similarity", offline, _jsonl(rows), top=3, database_url=db_url)
+    assert code == 0
+    first = {o["id"]: o["neighbours"] for o in out}
+    assert first["a"][0]["id"] == "b" and first["b"][0]["id"] == "a"
+    assert all(0 <= n["score"] <= 1 for o in out for n in o["neighbours"])
 
 
 def test_similarity_with_one_line_has_no_neighbours(offline: OfflineAnalyzer) -> None:

@@ -1,0 +1,60 @@
+"""The shipped sentiment classifier: read from the installed package with no
+network, and giving the labels the training script recorded for its fixed
+held-out sample."""
+
+from __future__ import annotations
+
+import socket
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import pytest
+
+from shared.analyzers import sentiment_model
+from shared.analyzers.offline import OfflineAnalyzer, _sentiment_engine
+from signalsloop.benchmarks.quality import data_dir
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("the sentiment model tried to reach the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(sentiment_model, "_model", None)  # load again, now offline
+
+
+def test_the_weights_ship_inside_the_package_and_load_offline(no_network: None) -> None:
+    path = resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS)
+    assert path.is_file() and len(path.read_bytes()) < 100_000
+    model = sentiment_model.load()
+    assert model.coef.shape == (len(sentiment_model.LEXICON_FEATURES), 3)
+    [crash, love] = OfflineAnalyzer().sentiment(["The app keeps crashing, useless", "Love it, works great"])
+    assert (crash.label, love.label) == ("negative", "positive")
+    assert crash.model == love.model == sentiment_model.MODEL_NAME
+    assert -1 <= crash.score < 0 < love.score <= 1 and 1 / 3 <= crash.confidence <= 1
+
+
+def test_probabilities_are_a_distribution_and_scores_follow_them() -> None:
+    texts = ["", "ok", "terrible terrible terrible", "x" * 100_000, "Please add an export option", "🚀🔥"]
+    results = OfflineAnalyzer().sentiment(texts)
+    probs = sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts))
+    assert np.allclose(probs.sum(axis=1), 1) and (probs >= 0).all()
+    assert results[0].label == "neutral" and results[0].confidence == 1.0
+    for r, p in zip(results[1:], probs[1:], strict=True):
+        assert r.label == sentiment_model.LABELS[int(p.argmax())]
+        assert r.score == pytest.approx(p[2] - p[0], abs=1e-5)
+
+
+def test_the_installed_model_reproduces_the_training_scripts_sample(no_network: None) -> None:
+    folder = data_dir() / "sentiment-tweeteval-val"
+    if not folder.is_dir():
+        pytest.skip(f"public data not found under {folder.parent} (set SIGNALSLOOP_DATA_DIR)")
+    with resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS).open("rb") as f, np.load(f) as data:
+        lines, expected = data["sample_tweet_lines"].tolist(), data["sample_labels"].tolist()
+    texts = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
+    labels = [s.label for s in OfflineAnalyzer().sentiment([texts[i] for i in lines])]
+    assert len(lines) == 40
+    assert labels == [sentiment_model.LABELS[k] for k in expected]
+    assert len(set(labels)) == 3  # a sample of one label would prove little

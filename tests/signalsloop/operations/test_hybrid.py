@@ -1,0 +1,112 @@
+"""The hybrid duplicate search (``match_feedback_hybrid``) on the real database:
+it finds what only the lexical side finds, what only the semantic side finds,
+and its fused score keeps the meaning of ``duplicate_threshold``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import psycopg
+import pytest
+
+from shared.analyzers.offline import OfflineAnalyzer
+from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD
+from signalsloop.operations.hybrid import ScratchProject, scratch_project, split_text
+
+DIM = 256  # the HNSW-indexed size, so the pgvector path is the one tested
+STACK = ("Export crashes: java.lang.NullPointerException at com.acme.export.CsvWriter.flush(CsvWriter.java:88)\n"
+         "Version 2.3.1-beta, Android 14, Pixel 7; steps: open reports, tap Export CSV")
+
+
+def unit(i: int, mix: dict[int, float] | None = None) -> np.ndarray:
+    v = np.zeros(DIM)
+    for k, w in (mix or {i: 1.0}).items():
+        v[k] = w
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url) as c:
+        yield c
+
+
+def _ids(project: ScratchProject, index: int, vector: np.ndarray, k: int = 5) -> list[int]:
+    return [m[0] for m in project.matches(index, vector, k)]
+
+
+def _semantic_only(conn: psycopg.Connection, project: ScratchProject, index: int, vector: np.ndarray) -> list[int]:
+    rows = conn.execute("select feedback_id from nearest_feedback(%s, 'm', %s::float8[], 5, %s)",
+                        (project.project, vector.tolist(), project.ids[index])).fetchall()
+    return [project.ids.index(r[0]) for r in rows]
+
+
+def _lexical_only(conn: psycopg.Connection, project: ScratchProject, index: int) -> list[int]:
+    rows = conn.execute(
+        "select l.feedback_id from feedback_lexemes l, feedback_lexemes q where q.feedback_id = %s"
+        " and l.project_id = q.project_id and l.feedback_id <> q.feedback_id"
+        " order by lexeme_overlap(q.lexemes, l.lexemes) desc, l.feedback_id limit 5", (project.ids[index],)).fetchall()
+    return [project.ids.index(r[0]) for r in rows]
+
+
+def test_a_pair_only_lexical_search_finds(conn: psycopg.Connection) -> None:
+    """The same stack trace, but a mean-of-tokens embedding that blurs it; sixty
+    unrelated posts sit closer in embedding space than the duplicate does
+    (outside the semantic pool of 50)."""
+    texts = [STACK, STACK.replace("Pixel 7", "Galaxy S23").replace("tap", "press"),
+             *(f"Unrelated idea number {n} about colours" for n in range(60))]
+    vectors = np.stack([unit(0), unit(0, {0: 0.2, 1: 0.98}), *(unit(0, {0: 0.3, 2 + n: 0.95}) for n in range(60))])
+    with scratch_project(conn, "m") as project:
+        project.add(texts, vectors)
+        assert 1 not in _semantic_only(conn, project, 0, vectors[0])
+        assert _lexical_only(conn, project, 0)[0] == 1
+        assert _ids(project, 0, vectors[0])[0] == 1
+
+
+def test_a_pair_only_semantic_search_finds(conn: psycopg.Connection) -> None:
+    """A paraphrase without a shared word; sixty posts share the query's words
+    but not its meaning."""
+    texts = ["Please add a dark mode to the dashboard", "Night theme wanted",
+             *(f"Please add dashboard widget {n} to the mode menu" for n in range(60))]
+    vectors = np.stack([unit(0), unit(0, {0: 0.99, 200: 0.14}), *(unit(2 + n) for n in range(60))])
+    with scratch_project(conn, "m") as project:
+        project.add(texts, vectors)
+        assert 1 not in _lexical_only(conn, project, 0)
+        assert _semantic_only(conn, project, 0, vectors[0])[0] == 1
+        assert _ids(project, 0, vectors[0])[0] == 1
+
+
+def test_the_threshold_keeps_its_meaning(conn: psycopg.Connection) -> None:
+    """With the real offline embeddings: a known duplicate pair scores above the
+    default threshold, a known non-pair sharing words below it, and a
+    text-identical pair at the top of the scale."""
+    analyzer = OfflineAnalyzer()
+    texts = ["Please add dark mode to the dashboard", "Please add a dark mode for the dashboard",
+             "The dashboard export to CSV fails", STACK, STACK]
+    vectors = analyzer.embed_array(texts)
+    with scratch_project(conn, analyzer.embedding_model) as project:
+        project.add(texts, vectors)
+        scores = {j: score for j, score, _, _ in project.matches(0, vectors[0], 5)}
+        assert scores[1] >= DEFAULT_DUPLICATE_THRESHOLD > scores[2]
+        best = project.matches(3, vectors[3], 1)[0]
+        assert best[0] == 4 and best[1] == pytest.approx(1.0, abs=1e-3)
+        assert project.matches(0, vectors[0], 5, min_score=DEFAULT_DUPLICATE_THRESHOLD) == \
+            [m for m in project.matches(0, vectors[0], 5) if m[1] >= DEFAULT_DUPLICATE_THRESHOLD]
+
+
+def test_nothing_is_left_behind_and_odd_texts_load(conn: psycopg.Connection) -> None:
+    texts = ["", "   ", "x" * 100_000, "Titel\nKörper mit Umlauten 🚀", "'; drop table posts; --"]
+    vectors = np.stack([unit(i) for i in range(len(texts))])
+    with scratch_project(conn, "m") as project:
+        project.add(texts, vectors)
+        for i in range(len(texts)):
+            assert all(0 <= m[1] <= 1 for m in project.matches(i, vectors[i], 5))
+    assert conn.execute("select count(*) from posts").fetchone() == (0,)
+    assert conn.execute("select count(*) from events").fetchone() == (0,)
+
+
+def test_split_text_fits_the_posts_constraints() -> None:
+    title, body = split_text("a" * 600 + "\nrest")
+    assert len(title) == 500 and body.startswith("a" * 100) and body.endswith("rest")
+    assert split_text("") == (" ", "")
