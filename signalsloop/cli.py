@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signalsloop.operations.doctor_command",
     "signalsloop.operations.clock",
     "signalsloop.operations.notifications",
+    "signalsloop.operations.lifecycle_cli",
 )
 
 
@@ -164,6 +165,8 @@ def _add_stack_commands(sub: Any) -> None:
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--doorbell", choices=("relay", "pg_net"), default="relay",
                        help="relay (default), or pg_net: the real extension where installed, else its stand-in")
+    bench.add_argument("--history", type=int, default=0,
+                       help="first load this many historical events and compare latency with the empty database")
     bench.set_defaults(handler=_delegate("signalsloop.benchmarks.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
     analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))

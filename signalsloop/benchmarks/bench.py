@@ -112,6 +112,10 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
 
 
 def main(args: Any) -> int:
+    if getattr(args, "history", 0):
+        from signalsloop.benchmarks import history
+
+        return history.main(args)
     doorbell = getattr(args, "doorbell", "relay")
     with throwaway_stack("signalsloop-bench-", sweep_interval=0.5, doorbell=doorbell) as stack:
         _warm_up(stack)
