@@ -74,7 +74,7 @@ def open_archive(path: Path, mode: str) -> Iterator[IO[bytes]]:
                 yield plain
         return
     try:
-        raw_in = open(path, "rb")
+        raw_in = path.open("rb")  # closed by the with below; an open error gets its own message
     except OSError as exc:
         raise BadRequest(f"cannot read {path}: {exc.strerror}") from None
     with raw_in:

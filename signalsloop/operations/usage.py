@@ -98,7 +98,7 @@ def report(conn: psycopg.Connection[Any], limit_mb: float = 500, window: timedel
                       (window,))[0]["n"])
     per_day = sum(t.bytes_per_day for t in rows)
     limit = limit_mb * 1024 * 1024
-    projections = {}
+    projections: dict[str, dict[str, int | None]] = {}
     for mode in ("with_retention", "without_retention"):
         keep = mode == "with_retention"
         projections[mode] = {
@@ -153,4 +153,5 @@ def steady_state(per_item: dict[str, float], items_per_day: float, retention: di
             "ledger_bytes_per_item": round(sum(ledger.values())),
             "other_bytes_per_item": round(sum(b for t, b in per_item.items() if t not in periods)),
             "ledger_levels_off_at_mb": round(level / 1024 / 1024, 1),
-            "ledger_after_365d_without_retention_mb": round(sum(ledger.values()) * items_per_day * 365 / 1024 / 1024, 1)}
+            "ledger_after_365d_without_retention_mb":
+                round(sum(ledger.values()) * items_per_day * 365 / 1024 / 1024, 1)}
