@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from psycopg.types.json import Jsonb
 
 from signalsloop.local.stack import Stack, throwaway_stack
@@ -96,28 +98,55 @@ def _project(conn: psycopg.Connection[Any], name: str) -> UUID:
 # --- hot-path probes ---------------------------------------------------------------
 
 
-def probe(url: str, project: UUID, rounds: int = 200) -> dict[str, dict[str, float]]:
-    """Median and p95 (ms) of fan-out (an event insert fanning out to its
-    agents), a claim and a sweep, each in a transaction rolled back so the
-    running stack never sees them."""
-    samples: dict[str, list[float]] = {"fan_out": [], "claim": [], "sweep": []}
-    meta = json.dumps({"project_id": str(project)})
-    with psycopg.connect(url) as conn:
+PROBE_AGENTS = ("probe_1", "probe_2", "probe_3", "probe_4")  # a feedback.created fans out to about four
+
+
+def probe_once(conn: psycopg.Connection[Any], meta: str) -> tuple[float, float, float]:
+    """Fan-out (an event insert fanning out to four agents), a claim and a
+    sweep, in milliseconds. The probe agents have no endpoint (nothing is
+    posted) and every delivery is completed, so rounds leave nothing due."""
+    eid = uuid4()
+    t0 = time.perf_counter()
+    conn.execute("insert into public.events (id, type, aggregate_type, aggregate_id, payload, metadata) "
+                 "values (%s, 'probe.created', 'probe', %s, '{}', %s)", (eid, uuid4(), meta))
+    t1 = time.perf_counter()
+    claims = [conn.execute("select delivery_id, claim_token from public.claim_delivery(%s, %s, 'probe')",
+                           (eid, agent)).fetchone() for agent in PROBE_AGENTS[:1]]
+    t2 = time.perf_counter()
+    claims += [conn.execute("select delivery_id, claim_token from public.claim_delivery(%s, %s, 'probe')",
+                            (eid, agent)).fetchone() for agent in PROBE_AGENTS[1:]]
+    for claim in claims:
+        conn.execute("select public.complete_delivery(%s, %s)", claim)
+    t3 = time.perf_counter()
+    conn.execute("select public.sweep_deliveries(500)").fetchall()
+    t4 = time.perf_counter()
+    return (t1 - t0) * 1000, (t2 - t1) * 1000, (t4 - t3) * 1000
+
+
+def probe(urls: dict[str, str], rounds: int = 400) -> dict[str, dict[str, dict[str, float]]]:
+    """Median and p95 (ms) of fan-out, claim and sweep in each database, the
+    databases taking turns round by round (in alternating order) so both see
+    the same machine load."""
+    conns = {name: psycopg.connect(url, autocommit=True) for name, url in urls.items()}
+    try:
+        metas = {}
+        for name, c in conns.items():
+            c.execute("insert into public.agents (name, event_types, endpoint_url, description) "
+                      "select unnest(%s::text[]), array['probe.created'], null, 'benchmark probe' "
+                      "on conflict (name) do nothing", (list(PROBE_AGENTS),))
+            metas[name] = json.dumps({"project_id": str(_project(c, "Probe"))})
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
+        order = list(conns)
         for _ in range(rounds):
-            eid = uuid4()
-            t0 = time.perf_counter()
-            conn.execute("insert into public.events (id, type, aggregate_type, aggregate_id, payload, metadata) "
-                         "values (%s, 'feedback.created', 'feedback', %s, '{}', %s)", (eid, uuid4(), meta))
-            t1 = time.perf_counter()
-            conn.execute("select * from public.claim_delivery(%s, 'sentiment', 'probe')", (eid,)).fetchall()
-            t2 = time.perf_counter()
-            conn.execute("select public.sweep_deliveries(500)").fetchall()
-            t3 = time.perf_counter()
-            conn.rollback()
-            samples["fan_out"].append((t1 - t0) * 1000)
-            samples["claim"].append((t2 - t1) * 1000)
-            samples["sweep"].append((t3 - t2) * 1000)
-    return {k: _summary(v) for k, v in samples.items()}
+            for name in order:
+                samples[name].append(probe_once(conns[name], metas[name]))
+            order.reverse()  # whoever goes second after the other waits on a busier machine: take turns
+    finally:
+        for c in conns.values():
+            c.execute("delete from public.agents where name = any(%s)", (list(PROBE_AGENTS),))
+            c.close()
+    return {name: {kind: _summary([s[i] for s in values]) for i, kind in enumerate(("fan_out", "claim", "sweep"))}
+            for name, values in samples.items()}
 
 
 def _summary(values: list[float]) -> dict[str, float]:
@@ -128,6 +157,30 @@ def _summary(values: list[float]) -> dict[str, float]:
 def compare(empty: dict[str, dict[str, float]], history: dict[str, dict[str, float]]) -> dict[str, Any]:
     """Each probe's p50 on the history relative to the empty database (1.0 = same)."""
     return {k: round(history[k]["p50"] / empty[k]["p50"], 2) if empty[k]["p50"] else None for k in empty}
+
+
+def fresh_database(url: str, name: str) -> str:
+    """A new, migrated database on the same server as ``url``."""
+    from signalsloop.db import migrate
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+        conn.execute(f"create database {name}")
+    other = make_conninfo(url, dbname=name)
+    migrate(other)
+    return other
+
+
+def table_bytes(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in conn.execute(
+        "select relname, pg_total_relation_size(oid) from pg_class "
+        "where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')")}
+
+
+def per_item_growth(before: dict[str, int], after: dict[str, int], items: int) -> dict[str, float]:
+    """Bytes each table grew per feedback item between two size snapshots."""
+    grown = {t: (after[t] - before.get(t, 0)) / items for t in after}
+    return {t: round(b, 1) for t, b in sorted(grown.items(), key=lambda kv: -kv[1]) if b > 0}
 
 
 # --- levelling off -------------------------------------------------------------------
@@ -180,22 +233,25 @@ def main(args: Any) -> int:
         url = stack.database_url
         bench.run(stack, 3, writers=1)  # warm-up, as in make bench
         with psycopg.connect(url, autocommit=True) as conn:
-            probe_project = _project(conn, "Probe")
-        out["empty"] = {"probe_ms": probe(url, probe_project), "load": _load_summary(bench.run(stack, args.events,
-                                                                                                rate=args.rate))}
-        with psycopg.connect(url, autocommit=True) as conn:
-            out["per_item"] = usage.per_item_bytes(conn, since_hours=1)
-        out["level_off"] = level_off(stack, rounds=6, per_round=max(30, args.events // 5), rate=args.rate,
-                                     retention="20 seconds")
+            before = table_bytes(conn)
+            out["empty_load"] = _load_summary(bench.run(stack, args.events, rate=args.rate))
+            out["per_item_bytes"] = per_item_growth(before, table_bytes(conn), args.events)
+        out["level_off"] = level_off(stack, rounds=8, per_round=max(50, args.events // 4), rate=args.rate,
+                                     retention="30 seconds")
         started = time.perf_counter()
         with psycopg.connect(url, autocommit=True) as conn:
-            load_history(conn, args.history, progress=lambda n: print(f"history: {n} events", flush=True))
+            load_history(conn, args.history, progress=lambda n: print(f"history: {n:,} events", file=sys.stderr,
+                                                                      flush=True))
+            # What autovacuum has long done to an old history in production.
+            conn.execute("vacuum (analyze) public.events, public.event_deliveries, public.delivery_attempts")
             out["history_load_s"] = round(time.perf_counter() - started, 1)
-            out["history_ledger_bytes"] = usage.ledger_bytes(conn)
-        out["history"] = {"probe_ms": probe(url, probe_project), "load": _load_summary(bench.run(stack, args.events,
-                                                                                                  rate=args.rate))}
-    out["history_vs_empty_p50"] = compare(out["empty"]["probe_ms"], out["history"]["probe_ms"])
-    out["steady_state"] = usage.steady_state(out["per_item"], items_per_day=1000)
+            out["history_ledger_mb"] = round(usage.ledger_bytes(conn) / 1024 / 1024, 1)
+        out["history_load"] = _load_summary(bench.run(stack, args.events, rate=args.rate))
+        empty_url = fresh_database(url, "signalsloop_probe_empty")
+        probes = probe({"empty": empty_url, "history": url})
+    out["probe_ms"] = probes
+    out["history_vs_empty_p50"] = compare(probes["empty"], probes["history"])
+    out["steady_state"] = usage.steady_state(out["per_item_bytes"], items_per_day=1000)
     print(json.dumps(out))
     return 0
 
