@@ -69,14 +69,20 @@ declare
 begin
   p_count := 0;
   if p_kind in ('succeeded_deliveries', 'dead_deliveries') then
-    v_ids := array(
-      select d.id from public.event_deliveries d
-       where d.status in ('succeeded', 'dead', 'blocked')
-         and case when p_kind = 'succeeded_deliveries'
-                  then d.status = 'succeeded' and d.finished_at < now() - c.retain_succeeded
-                  else d.status in ('dead', 'blocked') and d.finished_at < now() - c.retain_dead end
-       order by d.finished_at limit p_batch
-         for update skip locked);
+    -- Plain predicates per kind (no CASE), so every plan can use the partial index.
+    if p_kind = 'succeeded_deliveries' then
+      v_ids := array(
+        select d.id from public.event_deliveries d
+         where d.status = 'succeeded' and d.finished_at < now() - c.retain_succeeded
+         order by d.finished_at limit p_batch
+           for update skip locked);
+    else
+      v_ids := array(
+        select d.id from public.event_deliveries d
+         where d.status in ('dead', 'blocked') and d.finished_at < now() - c.retain_dead
+         order by d.finished_at limit p_batch
+           for update skip locked);
+    end if;
     select count(*) into v_attempts from public.delivery_attempts where delivery_id = any (v_ids);
     delete from public.event_deliveries where id = any (v_ids);
     get diagnostics p_count = row_count;
@@ -114,15 +120,23 @@ begin
     -- Statement 1 locks the candidates; statement 2 (a fresh snapshot) sees
     -- every delivery committed before the lock, and none can be added now
     -- (a delivery's foreign key needs a share lock on its event).
-    v_events := array(
-      select e.id from public.events e
-       where case when p_kind = 'tick_events'
-                  then e.type = 'clock.tick' and e.created_at < now() - c.retain_ticks
-                  else e.created_at < now() - c.retain_events end
-         and not exists (select 1 from public.event_deliveries d
-                          where d.event_id = e.id and not public.delivery_prunable_with_event(d, c))
-       order by e.created_at limit p_batch
-         for update of e skip locked);
+    if p_kind = 'tick_events' then
+      v_events := array(
+        select e.id from public.events e
+         where e.type = 'clock.tick' and e.created_at < now() - c.retain_ticks
+           and not exists (select 1 from public.event_deliveries d
+                            where d.event_id = e.id and not public.delivery_prunable_with_event(d, c))
+         order by e.created_at limit p_batch
+           for update of e skip locked);
+    else
+      v_events := array(
+        select e.id from public.events e
+         where e.created_at < now() - c.retain_events
+           and not exists (select 1 from public.event_deliveries d
+                            where d.event_id = e.id and not public.delivery_prunable_with_event(d, c))
+         order by e.created_at limit p_batch
+           for update of e skip locked);
+    end if;
     if cardinality(v_events) = 0 then
       return;
     end if;

@@ -110,3 +110,20 @@ def test_claiming_an_old_event_is_an_index_lookup(history_url: str) -> None:
             outcome = conn.execute("select outcome from claim_delivery(%s, 'sentiment', 'w')", (old,)).fetchone()
         conn.rollback()
     assert outcome == ("finished",) and seq_scans(plans) == [] and plans
+
+
+def test_pruning_plans_use_indexes_even_as_generic_plans(history_url: str) -> None:
+    """A long-lived session (the relay's) may run pruning on cached generic
+    plans: those must not scan the history either."""
+    with psycopg.connect(history_url) as conn:
+        conn.execute("update backbone_config set retain_succeeded = '10 days', retain_events = '20 days', "
+                     "prune_budget_ms = 600000")
+        conn.execute("set plan_cache_mode = force_generic_plan")
+        with captured_plans(conn) as plans:
+            removed = conn.execute("select prune_retention(50)").fetchone()[0]  # type: ignore[index]
+        conn.rollback()
+    assert removed["succeeded_deliveries"] == removed["events"] == 200, "four batches of 50 each"
+    assert removed["deliveries_with_events"] > 0, "events past 20 days go with their succeeded deliveries"
+    assert plans and seq_scans(plans) == []
+    used = {m for p in plans for m in INDEX_USE.findall(p)}
+    assert "event_deliveries_finished_idx" in used and "events_tick_created_idx" in used, used
