@@ -44,6 +44,20 @@ create index events_tick_created_idx on public.events (created_at) where type = 
 create index notifications_compact_idx on public.notifications (created_at) where text <> '';
 create index notifications_created_idx on public.notifications (created_at);
 
+-- shadow_results (the cutover's table) references events and deliveries:
+-- deleting those looks its rows up by event_id and delivery_id, and pruning
+-- reads it by age. Without these each deleted row would scan the table.
+do $$
+begin
+  if to_regclass('public.shadow_results') is not null then
+    create index if not exists shadow_results_event_idx on public.shadow_results (event_id);
+    create index if not exists shadow_results_delivery_idx on public.shadow_results (delivery_id)
+      where delivery_id is not null;
+    create index if not exists shadow_results_created_idx on public.shadow_results (created_at);
+  end if;
+end
+$$;
+
 create table public.prune_runs (
   id bigint generated always as identity primary key,
   started_at timestamptz not null default clock_timestamp(),
@@ -254,11 +268,12 @@ exception when others then
 end
 $$;
 
--- Keeps what run_periodic did before (the sweep) and adds pruning.
+-- Keeps what run_periodic did before (refused rings, the sweep) and adds pruning.
 create or replace function public.run_periodic(p_limit integer default 500) returns jsonb
 language plpgsql security definer set search_path = public, pg_temp as $$
 begin
-  return jsonb_build_object('rung', public.sweep_deliveries(p_limit))
+  return jsonb_build_object('ring_errors', public.collect_ring_errors(),
+                            'rung', public.sweep_deliveries(p_limit))
       || jsonb_build_object('pruned', public.prune_retention_due(500));
 end
 $$;

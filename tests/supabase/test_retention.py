@@ -84,7 +84,7 @@ def test_pruning_removes_exactly_what_the_rules_say(db: psycopg.Connection, seed
         "delivery_attempts": FEEDBACK_AGENTS * 4 - 1,
         "events": 1, "tick_events": 1, "deliveries_with_events": 0,
         "notifications_compacted": 1, "notifications": 1}
-    assert result["shadow_results"] is None, "no shadow_results table in this schema"
+    assert result["shadow_results"] == 0
     kept = {e: exists(db, "events", e) for e in (ancient, ancient_dead, ancient_pending, month_old, recent,
                                                     old_dead, old_tick, new_tick)}
     assert kept == {ancient: False, ancient_dead: True, ancient_pending: True, month_old: True, recent: True,
@@ -144,12 +144,18 @@ def test_null_retention_keeps_a_kind_forever_and_batches_are_bounded(db: psycopg
     assert prune(db, batch=5)["succeeded_deliveries"] == FEEDBACK_AGENTS * 4 - 10
 
 
-def test_shadow_results_are_pruned_when_the_table_exists(db: psycopg.Connection, seed: Seed) -> None:
-    db.execute("create table public.shadow_results (agent text, created_at timestamptz not null)")
-    db.execute("insert into shadow_results values ('a', now() - interval '40 days'), ('a', now() - interval '40 days'),"
-               " ('a', now())")
+def test_shadow_results_are_pruned_by_age_and_a_missing_table_is_skipped(db: psycopg.Connection,
+                                                                          seed: Seed) -> None:
+    project = seed.project()
+    for age in (40, 40, 0):
+        db.execute("insert into shadow_results (agent, project_id, aggregate_type, aggregate_id, event_id, "
+                   "event_type, decision, created_at) values ('sentiment', %s, 'feedback', %s, %s, "
+                   "'feedback.created', '{}', now() - make_interval(days => %s))",
+                   (project, uuid4(), event(db, project, 1), age))
     assert prune(db)["shadow_results"] == 2
     assert db.execute("select count(*) as n from shadow_results").fetchone()["n"] == 1
+    db.execute("drop table shadow_results cascade")
+    assert prune(db)["shadow_results"] is None, "a schema without the table prunes the rest"
 
 
 def test_run_periodic_prunes_once_per_interval(db: psycopg.Connection, seed: Seed) -> None:
