@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 from signalsloop.benchmarks.history import load_history
+from tests.conftest import cloned_database
 
 BIG_TABLES = ("events", "event_deliveries", "delivery_attempts")
 INDEX_USE = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)")
@@ -56,17 +57,10 @@ def partial_indexes(conn: psycopg.Connection) -> set[str]:
 def history_url(pg_server: str) -> Iterator[str]:
     """One database with 30,000 historical events (about 60,000 deliveries),
     shared by this module's tests, which only roll back."""
-    from tests.conftest import TEMPLATE, url_for
-
-    name = f"h_{uuid4().hex[:10]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"create database {name} template {TEMPLATE}")
-    url = url_for(pg_server, name)
-    with psycopg.connect(url, autocommit=True) as conn:
-        load_history(conn, 30_000, chunk=10_000)
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
+    with cloned_database(pg_server, "h_") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            load_history(conn, 30_000, chunk=10_000)
+        yield url
 
 
 def test_history_loads_events_with_succeeded_deliveries_and_attempts(history_url: str) -> None:

@@ -16,10 +16,10 @@ from psycopg.rows import dict_row
 
 from shared.errors import ConfigurationError
 from shared.settings import load_settings
-from signalsloop.cli import main
 from signalsloop.operations.archive import import_events
-from tests.conftest import TEMPLATE, url_for
+from tests.conftest import cloned_database
 from tests.helpers import Seed
+from tests.signalsloop.test_cli import run
 
 PAYLOADS = [{"title": "Dark mode ☾ «please»", "body": "line\nbreak \"quoted\" \\ back", "n": 1.50},
             {"nested": {"list": [1, 2.25, None, True], "big": 12345678901234567890}, "emoji": "🚀"},
@@ -27,29 +27,10 @@ PAYLOADS = [{"title": "Dark mode ☾ «please»", "body": "line\nbreak \"quoted\
 
 
 @pytest.fixture
-def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    monkeypatch.setenv("DATABASE_URL", db_url)
-    monkeypatch.setenv("COLUMNS", "200")
-    load_settings.cache_clear()
-    yield db_url
-    load_settings.cache_clear()
-
-
-@pytest.fixture
 def other_url(pg_server: str) -> Iterator[str]:
     """A second, empty migrated database to import into."""
-    name = f"o_{uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"create database {name} template {TEMPLATE}")
-    yield url_for(pg_server, name)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+    with cloned_database(pg_server, "o_") as url:
+        yield url
 
 
 def old_events(db: psycopg.Connection, project: UUID) -> list[UUID]:
