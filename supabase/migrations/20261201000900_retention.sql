@@ -8,7 +8,7 @@
 --   * notifications: after retain_notifications the text and Slack response are
 --     dropped but the row (dedupe key, status) stays, so a replay never sends a
 --     message twice; the row itself goes after retain_events, with the event log;
---     failed or in-flight ones are never compacted (they may still be sent);
+--     only finished ones are compacted (never one that may still be sent or digested);
 --   * shadow results: retain_shadow_results (when that table exists);
 --   * clock.tick events: retain_ticks; every other event: retain_events.
 --     An event is deleted only when none of its deliveries is still needed:
@@ -106,7 +106,9 @@ begin
     update public.notifications set text = '', response = null, error = null
      where id in (select n.id from public.notifications n
                    where n.text <> '' and n.created_at < now() - c.retain_notifications
-                     and n.status not in ('sending', 'failed')
+                     -- only finished ones: never one that may still be sent or digested
+                     and (n.status in ('sent', 'recorded', 'unknown', 'unconfigured', 'digested', 'suppressed')
+                          or (n.status in ('queued', 'rate_limited') and n.digest_key is not null))
                    order by n.created_at limit p_batch
                      for update skip locked);
     get diagnostics p_count = row_count;
@@ -268,21 +270,14 @@ exception when others then
 end
 $$;
 
--- Keeps what run_periodic did before (refused rings, the sweep) and adds pruning.
-create or replace function public.run_periodic(p_limit integer default 500) returns jsonb
-language plpgsql security definer set search_path = public, pg_temp as $$
-begin
-  return jsonb_build_object('ring_errors', public.collect_ring_errors(),
-                            'rung', public.sweep_deliveries(p_limit))
-      || jsonb_build_object('pruned', public.prune_retention_due(500));
-end
-$$;
+-- run_periodic() calls prune_retention_due() (see 20261201009900_periodic_all.sql,
+-- the whole list of periodic tasks).
 
 revoke execute on function public.prune_batch(text, integer, public.backbone_config, jsonb),
   public.delivery_prunable_with_event(public.event_deliveries, public.backbone_config),
-  public.prune_retention(integer), public.prune_retention_due(integer), public.run_periodic(integer)
+  public.prune_retention(integer), public.prune_retention_due(integer)
   from public, anon, authenticated;
 grant execute on function public.prune_batch(text, integer, public.backbone_config, jsonb),
   public.delivery_prunable_with_event(public.event_deliveries, public.backbone_config),
-  public.prune_retention(integer), public.prune_retention_due(integer), public.run_periodic(integer)
+  public.prune_retention(integer), public.prune_retention_due(integer)
   to service_role;

@@ -70,7 +70,11 @@ def test_pruning_removes_exactly_what_the_rules_say(db: psycopg.Connection, seed
     old_dead = event(db, project, 100)                 # dead for 100 days: the dead letter goes
     finish(db, old_dead, "dead", 100)
     old_tick, new_tick = event(db, project, 8, "clock.tick"), event(db, project, 2, "clock.tick")
+    finish(db, old_tick, "succeeded", 8)  # whoever subscribes to ticks has seen it: it goes with its deliveries
+    tick_deliveries = len(seed.deliveries(event_id=old_tick))
+    new_tick_pending = len(seed.deliveries(event_id=new_tick))
     sent_old, failed_old = notification(db, project, 40), notification(db, project, 40, "failed")
+    queued_old = notification(db, project, 40, "queued")  # waits for the next digest: keeps its text
     notification(db, project, 400)  # past the event log's 365 days: deleted
     fresh = notification(db, project, 5)
 
@@ -82,7 +86,7 @@ def test_pruning_removes_exactly_what_the_rules_say(db: psycopg.Connection, seed
         "succeeded_deliveries": FEEDBACK_AGENTS * 2 + (FEEDBACK_AGENTS - 1),  # ancient, month_old, ancient_dead's
         "dead_deliveries": FEEDBACK_AGENTS,                                    # old_dead's
         "delivery_attempts": FEEDBACK_AGENTS * 4 - 1,
-        "events": 1, "tick_events": 1, "deliveries_with_events": 0,
+        "events": 1, "tick_events": 1, "deliveries_with_events": tick_deliveries,
         "notifications_compacted": 1, "notifications": 1}
     assert result["shadow_results"] == 0
     kept = {e: exists(db, "events", e) for e in (ancient, ancient_dead, ancient_pending, month_old, recent,
@@ -92,9 +96,11 @@ def test_pruning_removes_exactly_what_the_rules_say(db: psycopg.Connection, seed
     left = {(r["event_id"], r["status"]): r["n"] for r in db.execute(
         "select event_id, status, count(*) as n from event_deliveries group by 1, 2")}
     assert left == {(ancient_dead, "dead"): 1, (ancient_pending, "pending"): FEEDBACK_AGENTS,
-                    (recent, "succeeded"): FEEDBACK_AGENTS}
+                    (recent, "succeeded"): FEEDBACK_AGENTS,
+                    **({(new_tick, "pending"): new_tick_pending} if new_tick_pending else {})}
     notes = {r["dedupe_key"]: r for r in db.execute("select dedupe_key, text, response, status from notifications")}
-    assert set(notes) == {sent_old, failed_old, fresh}
+    assert set(notes) == {sent_old, failed_old, queued_old, fresh}
+    assert notes[queued_old]["text"] == "hello team"
     assert (notes[sent_old]["text"], notes[sent_old]["response"], notes[sent_old]["status"]) == ("", None, "sent")
     assert notes[failed_old]["text"] == "hello team", "a failed message may still be sent: never compacted"
     assert notes[fresh]["text"] == "hello team"

@@ -164,6 +164,7 @@ def test_db_prune_prints_what_it_removed(env: str, db: psycopg.Connection, seed:
     db.execute("insert into events (type, aggregate_type, aggregate_id, metadata, created_at) values "
                "('clock.tick', 'clock', %s, %s, now() - interval '30 days')",
                (uuid4(), json.dumps({"project_id": str(project)})))
+    db.execute("update event_deliveries set status = 'succeeded', finished_at = now() - interval '30 days'")
     code, out, _ = run(capsys, "db", "prune", "--batch", "10")
     assert code == 0 and json.loads(out)["tick_events"] == 1
     assert run(capsys, "db", "prune", "--batch", "0")[0] == 2
