@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 import types
+from collections.abc import Iterator
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -16,6 +17,15 @@ import pytest
 from shared.settings import load_settings
 from signalsloop.cli import main
 from tests.helpers import Seed
+
+
+@pytest.fixture
+def env(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    monkeypatch.setenv("DATABASE_URL", db_url)
+    monkeypatch.setenv("COLUMNS", "200")
+    load_settings.cache_clear()
+    yield db_url
+    load_settings.cache_clear()
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

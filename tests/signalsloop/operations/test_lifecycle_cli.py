@@ -19,7 +19,7 @@ from shared.settings import load_settings
 from signalsloop.operations.archive import import_events
 from tests.conftest import cloned_database
 from tests.helpers import Seed
-from tests.signalsloop.test_cli import run
+from tests.signalsloop.test_cli import env, run  # noqa: F401 (env is a fixture)
 
 PAYLOADS = [{"title": "Dark mode ☾ «please»", "body": "line\nbreak \"quoted\" \\ back", "n": 1.50},
             {"nested": {"list": [1, 2.25, None, True], "big": 12345678901234567890}, "emoji": "🚀"},
@@ -50,7 +50,8 @@ def count(url: str, table: str) -> int:
         return int(conn.execute(f"select count(*) from {table}").fetchone()[0])  # type: ignore[index]
 
 
-def test_export_then_import_round_trips_events_byte_for_byte(env: str, other_url: str, db: psycopg.Connection,
+@pytest.mark.usefixtures("env")
+def test_export_then_import_round_trips_events_byte_for_byte(db_url: str, other_url: str, db: psycopg.Connection,
                                                             seed: Seed, capsys: Any, tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     project = seed.project()
@@ -79,7 +80,8 @@ def test_export_then_import_round_trips_events_byte_for_byte(env: str, other_url
     assert plain.read_bytes() == gzip.decompress(first.read_bytes())
 
 
-def test_import_with_fan_out_rings_the_agents(env: str, db: psycopg.Connection, seed: Seed, capsys: Any,
+@pytest.mark.usefixtures("env")
+def test_import_with_fan_out_rings_the_agents(db_url: str, db: psycopg.Connection, seed: Seed, capsys: Any,
                                               tmp_path: Path) -> None:
     project = seed.project()
     ids = old_events(db, project)
@@ -91,7 +93,8 @@ def test_import_with_fan_out_rings_the_agents(env: str, db: psycopg.Connection, 
     assert {d["event_id"] for d in seed.deliveries(agent="sentiment")} == set(ids)
 
 
-def test_a_bad_archive_is_one_error_line_and_imports_nothing(env: str, db: psycopg.Connection, seed: Seed,
+@pytest.mark.usefixtures("env")
+def test_a_bad_archive_is_one_error_line_and_imports_nothing(db_url: str, db: psycopg.Connection, seed: Seed,
                                                              capsys: Any, tmp_path: Path) -> None:
     project = seed.project()
     old_events(db, project)
@@ -112,7 +115,7 @@ def test_a_bad_archive_is_one_error_line_and_imports_nothing(env: str, db: psyco
     assert code == 2 and "nothing was imported" in err
     code, _, err = run(capsys, "events", "import", str(tmp_path / "absent.jsonl"))
     assert code == 2 and "cannot read" in err
-    assert count(env, "events") == 0
+    assert count(db_url, "events") == 0
     code, _, err = run(capsys, "events", "export", "--before", "1d", "--after", "1h")
     assert code == 2 and "--after must be earlier" in err
 
@@ -127,14 +130,15 @@ def test_import_without_permission_to_skip_triggers_says_what_to_do(db: psycopg.
         db.execute("rollback")
 
 
-def test_db_usage_figures_match_the_catalog(env: str, db: psycopg.Connection, seed: Seed, capsys: Any) -> None:
+@pytest.mark.usefixtures("env")
+def test_db_usage_figures_match_the_catalog(db_url: str, db: psycopg.Connection, seed: Seed, capsys: Any) -> None:
     project = seed.project()
     for i in range(4):
         seed.post(project, f"Feedback {i}")
     code, out, err = run(capsys, "db", "usage", "--limit-mb", "100", "--json")
     assert code == 0, err
     rep = json.loads(out)
-    with psycopg.connect(env, row_factory=dict_row) as conn:
+    with psycopg.connect(db_url, row_factory=dict_row) as conn:
         catalog = {r["relname"]: r["bytes"] for r in conn.execute(
             "select relname, pg_total_relation_size(oid) as bytes from pg_class "
             "where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')")}
@@ -159,7 +163,8 @@ def test_db_usage_figures_match_the_catalog(env: str, db: psycopg.Connection, se
     assert code == 2 and "--limit-mb must be positive" in err
 
 
-def test_db_prune_prints_what_it_removed(env: str, db: psycopg.Connection, seed: Seed, capsys: Any) -> None:
+@pytest.mark.usefixtures("env")
+def test_db_prune_prints_what_it_removed(db_url: str, db: psycopg.Connection, seed: Seed, capsys: Any) -> None:
     project = seed.project()
     db.execute("insert into events (type, aggregate_type, aggregate_id, metadata, created_at) values "
                "('clock.tick', 'clock', %s, %s, now() - interval '30 days')",
