@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 LOCK := requirements.lock
 UV_VERSION := 0.13.8
 
-.PHONY: install lock test demo dev bench bench-quality lint package deploy clean
+.PHONY: install lock test demo dev bench bench-history bench-quality lint package deploy clean
 
 $(STAMP): pyproject.toml $(LOCK)
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found: install Python 3.11"; exit 1; }
@@ -48,6 +48,10 @@ dev: $(STAMP)
 bench: $(STAMP)
 	@$(BIN)/signalsloop bench
 	@$(BIN)/signalsloop bench --dashboard
+
+# The hot path on top of 1,000,000 historical events (several minutes; see docs/lifecycle.md).
+bench-history: $(STAMP)
+	@$(BIN)/signalsloop bench --history $(or $(HISTORY),1000000)
 
 bench-quality: $(STAMP)
 	@$(BIN)/python -c "import sklearn" 2>/dev/null || $(BIN)/python -m pip install -q 'scikit-learn>=1.4'  # the train extra

@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signalsloop.operations.clock",
     "signalsloop.operations.notifications",
     "signalsloop.operations.dashboard",
+    "signalsloop.operations.lifecycle_cli",
 )
 
 
@@ -170,6 +171,8 @@ def _add_stack_commands(sub: Any) -> None:
                        help="measure the dashboard in headless Chromium instead (commit to screen, 1M-event load)")
     bench.add_argument("--posts", type=int, default=100, help="--dashboard: posts timed from commit to screen")
     bench.add_argument("--dashboard-events", type=int, default=1_000_000, help="--dashboard: events for the load test")
+    bench.add_argument("--history", type=int, default=0,
+                       help="first load this many historical events and compare latency with the empty database")
     bench.set_defaults(handler=_delegate("signalsloop.benchmarks.bench", "main"))
     analyze = sub.add_parser("analyze", help="JSON lines on stdin: sentiment, similarity or themes")
     analyze.add_argument("kind", choices=("sentiment", "similarity", "themes"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
@@ -37,14 +38,21 @@ def url_for(server_url: str, database: str) -> str:
     return f"{prefix}/{database}" + (f"?{query}" if query else "")
 
 
+@contextmanager
+def cloned_database(server_url: str, prefix: str = "t_") -> Iterator[str]:
+    """A fresh database cloned from the migrated template, dropped afterwards."""
+    name = f"{prefix}{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"create database {name} template {TEMPLATE}")
+    yield url_for(server_url, name)
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+
+
 @pytest.fixture
 def db_url(pg_server: str) -> Iterator[str]:
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"create database {name} template {TEMPLATE}")
-    yield url_for(pg_server, name)
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f"drop database if exists {name} with (force)")
+    with cloned_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture

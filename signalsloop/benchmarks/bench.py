@@ -116,6 +116,11 @@ def main(args: Any) -> int:
         from signalsloop.benchmarks import dashboard_bench
 
         return dashboard_bench.main(args)
+
+    if getattr(args, "history", 0):
+        from signalsloop.benchmarks import history
+
+        return history.main(args)
     doorbell = getattr(args, "doorbell", "relay")
     with throwaway_stack("signalsloop-bench-", sweep_interval=0.5, doorbell=doorbell) as stack:
         _warm_up(stack)

@@ -7,7 +7,11 @@ begin
   return jsonb_build_object(
     'ring_errors', public.collect_ring_errors(),
     'rung', public.sweep_deliveries(p_limit),
-    'clock_ticks', public.clock_periodic());
+    'clock_ticks', public.clock_periodic(),
+    'notifications_resolved', public.resolve_stale_notifications(),
+    'rate_limits_pruned', public.prune_rate_limits(),
+    'alerts', public.evaluate_agent_alerts(),
+    'pruned', public.prune_retention_due(500));
 end
 $$;
 revoke execute on function public.run_periodic(integer) from public, anon, authenticated;

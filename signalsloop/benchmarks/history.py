@@ -1,0 +1,267 @@
+"""``signalsloop bench --history N``: the hot path on top of a long history.
+
+Loads ``N`` historical events (spread over the last ``--history-days``, all
+inside the default retention, so pruning leaves them alone while measuring)
+with their deliveries succeeded and one attempt each, straight in SQL with
+``generate_series``. It measures claim, sweep and fan-out latency on the
+empty database and again on top of the history, and runs the normal load
+both times. Then it shows the ledger's size levelling off under pruning with
+a shortened retention, and the steady-state size per feedback item with the
+default retention.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID, uuid4
+
+import psycopg
+from psycopg.conninfo import make_conninfo
+from psycopg.types.json import Jsonb
+
+from signalsloop.local.stack import Stack, throwaway_stack
+from signalsloop.operations import usage
+
+# A feedback item's chain, in proportion: what the plan's agents publish.
+HISTORY_TYPES = ["feedback.created", "feedback.created", "sentiment.analyzed", "sentiment.analyzed",
+                 "priority.calculated", "priority.calculated", "feedback.voted", "duplicate.found",
+                 "notification.sent", "theme.updated"]
+
+LOAD_EVENTS_SQL = """
+with ev as (
+  insert into public.events (id, type, aggregate_type, aggregate_id, payload, metadata, created_at)
+  select gen_random_uuid(), t.type, 'feedback', md5('agg' || (g / 10))::uuid,
+         jsonb_build_object('feedback_id', md5('agg' || (g / 10))::uuid, 'title', 'Historical feedback ' || g,
+                            'body', 'Imported for the history benchmark, item ' || (g / 10), 'vote_count', g %% 7),
+         jsonb_build_object('project_id', %(project)s::text, 'correlation_id', md5('chain' || (g / 10))::uuid,
+                            'depth', g %% 10, 'producer', 'history', 'timestamp', ts),
+         ts
+    from generate_series(%(start)s::bigint, %(stop)s::bigint) g
+    cross join lateral (select (%(types)s::text[])[1 + g %% 10] as type) t
+    cross join lateral (select now() - interval '1 hour'
+                               - %(span)s::interval * ((%(total)s - g)::float8 / %(total)s) as ts) x
+  returning id, type, created_at)
+insert into public.event_deliveries
+  (event_id, agent, event_type, project_id, status, attempts, max_attempts, next_attempt_at, ring_after,
+   event_created_at, first_started_at, started_at, finished_at, created_at, updated_at)
+select ev.id, a.name, ev.type, %(project)s, 'succeeded', 1, a.max_attempts, ev.created_at, ev.created_at,
+       ev.created_at, ev.created_at + interval '40 ms', ev.created_at + interval '40 ms',
+       ev.created_at + interval '90 ms', ev.created_at, ev.created_at + interval '90 ms'
+  from ev join public.agents a on a.enabled and {match}
+"""
+
+LOAD_ATTEMPTS_SQL = """
+insert into public.delivery_attempts (delivery_id, attempt, claim_token, worker, started_at, finished_at, outcome)
+select d.id, 1, gen_random_uuid(), 'history', d.started_at, d.finished_at, 'succeeded'
+  from public.event_deliveries d where d.id > %(after)s
+"""
+
+
+def load_history(conn: psycopg.Connection[Any], events: int, *, days: float = 25, chunk: int = 100_000,
+                 progress: Callable[[int], None] | None = None) -> UUID:
+    """Insert ``events`` historical events (with their succeeded deliveries and
+    attempts) into a new project; return the project's id.
+
+    Triggers are off while loading (``session_replication_role = replica``):
+    the rows are complete already and must not ring any doorbell.
+    """
+    project = _project(conn, "History")
+    # The fan-out's own matching (wildcards) where the schema has it.
+    row = conn.execute("select to_regprocedure('public.subscribes(text[],text,text,text)') is not null").fetchone()
+    match = ("public.subscribes(a.event_types, ev.type, a.name, 'history')" if row and row[0]
+             else "ev.type = any (a.event_types)")
+    load_sql = LOAD_EVENTS_SQL.replace("{match}", match)
+    span = f"{days} days"
+    done = 0
+    while done < events:
+        stop = min(events, done + chunk)
+        with conn.transaction():
+            conn.execute("set local session_replication_role = replica")
+            after = conn.execute("select coalesce(max(id), 0) from public.event_deliveries").fetchone()[0]  # type: ignore[index]
+            conn.execute(load_sql.encode(), {"project": project, "start": done, "stop": stop - 1,
+                                             "types": HISTORY_TYPES, "span": span, "total": events})
+            conn.execute(LOAD_ATTEMPTS_SQL, {"after": after})
+        done = stop
+        if progress:
+            progress(done)
+    conn.execute("analyze public.events, public.event_deliveries, public.delivery_attempts")
+    return project
+
+
+def _project(conn: psycopg.Connection[Any], name: str) -> UUID:
+    row = conn.execute("insert into public.projects (name, slug, settings) values (%s, %s, %s) returning id",
+                       (name, f"{name.lower()}-{uuid4().hex[:8]}", Jsonb({"theme_threshold": 10_000}))).fetchone()
+    assert row is not None
+    return UUID(str(row[0]))
+
+
+# --- hot-path probes ---------------------------------------------------------------
+
+
+PROBE_AGENTS = ("probe_1", "probe_2", "probe_3", "probe_4")  # a feedback.created fans out to about four
+
+
+def probe_once(conn: psycopg.Connection[Any], meta: str) -> tuple[float, float, float]:
+    """Fan-out (an event insert fanning out to four agents), a claim and a
+    sweep, in milliseconds. The probe agents have no endpoint (nothing is
+    posted) and every delivery is completed, so rounds leave nothing due."""
+    eid = uuid4()
+    t0 = time.perf_counter()
+    conn.execute("insert into public.events (id, type, aggregate_type, aggregate_id, payload, metadata) "
+                 "values (%s, 'probe.created', 'probe', %s, '{}', %s)", (eid, uuid4(), meta))
+    t1 = time.perf_counter()
+    claims = [conn.execute("select delivery_id, claim_token from public.claim_delivery(%s, %s, 'probe')",
+                           (eid, agent)).fetchone() for agent in PROBE_AGENTS[:1]]
+    t2 = time.perf_counter()
+    claims += [conn.execute("select delivery_id, claim_token from public.claim_delivery(%s, %s, 'probe')",
+                            (eid, agent)).fetchone() for agent in PROBE_AGENTS[1:]]
+    for claim in claims:
+        conn.execute("select public.complete_delivery(%s, %s)", claim)
+    t3 = time.perf_counter()
+    conn.execute("select public.sweep_deliveries(500)").fetchall()
+    t4 = time.perf_counter()
+    return (t1 - t0) * 1000, (t2 - t1) * 1000, (t4 - t3) * 1000
+
+
+def probe(urls: dict[str, str], rounds: int = 400) -> dict[str, dict[str, dict[str, float]]]:
+    """Median and p95 (ms) of fan-out, claim and sweep in each database, the
+    databases taking turns round by round (in alternating order) so both see
+    the same machine load."""
+    conns = {name: psycopg.connect(url, autocommit=True) for name, url in urls.items()}
+    try:
+        metas = {}
+        for name, c in conns.items():
+            c.execute("insert into public.agents (name, event_types, endpoint_url, description) "
+                      "select unnest(%s::text[]), array['probe.created'], null, 'benchmark probe' "
+                      "on conflict (name) do nothing", (list(PROBE_AGENTS),))
+            metas[name] = json.dumps({"project_id": str(_project(c, "Probe"))})
+        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
+        order = list(conns)
+        for _ in range(rounds):
+            for name in order:
+                samples[name].append(probe_once(conns[name], metas[name]))
+            order.reverse()  # whoever goes second after the other waits on a busier machine: take turns
+    finally:
+        for c in conns.values():
+            c.execute("delete from public.agents where name = any(%s)", (list(PROBE_AGENTS),))
+            c.close()
+    return {name: {kind: _summary([s[i] for s in values]) for i, kind in enumerate(("fan_out", "claim", "sweep"))}
+            for name, values in samples.items()}
+
+
+def _summary(values: list[float]) -> dict[str, float]:
+    ordered = sorted(values)
+    return {"p50": round(statistics.median(ordered), 3), "p95": round(ordered[int(len(ordered) * 0.95) - 1], 3)}
+
+
+def compare(empty: dict[str, dict[str, float]], history: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Each probe's p50 on the history relative to the empty database (1.0 = same)."""
+    return {k: round(history[k]["p50"] / empty[k]["p50"], 2) if empty[k]["p50"] else None for k in empty}
+
+
+def fresh_database(url: str, name: str) -> str:
+    """A new, migrated database on the same server as ``url``."""
+    from signalsloop.db import migrate
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+        conn.execute(f"create database {name}")
+    other = make_conninfo(url, dbname=name)
+    migrate(other)
+    return other
+
+
+def table_bytes(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    return {r[0]: int(r[1]) for r in conn.execute(
+        "select relname, pg_total_relation_size(oid) from pg_class "
+        "where relnamespace = 'public'::regnamespace and relkind in ('r', 'p')")}
+
+
+def per_item_growth(before: dict[str, int], after: dict[str, int], items: int) -> dict[str, float]:
+    """Bytes each table grew per feedback item between two size snapshots."""
+    grown = {t: (after[t] - before.get(t, 0)) / items for t in after}
+    return {t: round(b, 1) for t, b in sorted(grown.items(), key=lambda kv: -kv[1]) if b > 0}
+
+
+# --- levelling off -------------------------------------------------------------------
+
+
+def level_off(stack: Stack, rounds: int, per_round: int, rate: float, retention: str) -> list[dict[str, Any]]:
+    """Steady load with a shortened retention: the ledger's size after each
+    round (pruned and vacuumed, as autovacuum would) stops growing."""
+    from signalsloop.benchmarks import bench
+
+    assert stack.database_url
+    url = stack.database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("update public.backbone_config set retain_succeeded = %(r)s, retain_dead = %(r)s, "
+                     "retain_notifications = %(r)s, retain_events = %(r)s, retain_ticks = %(r)s", {"r": retention})
+    sizes = []
+    try:
+        for i in range(rounds):
+            bench.run(stack, per_round, rate=rate)
+            with psycopg.connect(url, autocommit=True) as conn:
+                while _prune_all(conn):
+                    pass
+                conn.execute("vacuum public.events, public.event_deliveries, public.delivery_attempts, "
+                             "public.notifications")
+                sizes.append({"round": i + 1, "posts_so_far": per_round * (i + 1),
+                              "ledger_bytes": usage.ledger_bytes(conn)})
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("update public.backbone_config set retain_succeeded = default, retain_dead = default, "
+                         "retain_notifications = default, retain_events = default, retain_ticks = default")
+    return sizes
+
+
+def _prune_all(conn: psycopg.Connection[Any]) -> bool:
+    """One pruning run; true while it still found work."""
+    row = conn.execute("select public.prune_retention(5000)").fetchone()
+    removed = row[0] if row else {}
+    return any(isinstance(v, int) and v > 0 for k, v in removed.items() if k != "duration_ms")
+
+
+# --- the benchmark ---------------------------------------------------------------------
+
+
+def main(args: Any) -> int:
+    from signalsloop.benchmarks import bench
+
+    out: dict[str, Any] = {"history_events": args.history}
+    with throwaway_stack("signalsloop-bench-history-", sweep_interval=0.5) as stack:
+        assert stack.database_url
+        url = stack.database_url
+        bench.run(stack, 3, writers=1)  # warm-up, as in make bench
+        with psycopg.connect(url, autocommit=True) as conn:
+            before = table_bytes(conn)
+            out["empty_load"] = _load_summary(bench.run(stack, args.events, rate=args.rate))
+            out["per_item_bytes"] = per_item_growth(before, table_bytes(conn), args.events)
+        out["level_off"] = level_off(stack, rounds=8, per_round=max(50, args.events // 4), rate=args.rate,
+                                     retention="30 seconds")
+        started = time.perf_counter()
+        with psycopg.connect(url, autocommit=True) as conn:
+            load_history(conn, args.history, progress=lambda n: print(f"history: {n:,} events", file=sys.stderr,
+                                                                      flush=True))
+            # What autovacuum and checkpoints have long done to an old history in
+            # production, so the load is measured without the bulk load's aftermath.
+            conn.execute("vacuum (analyze) public.events, public.event_deliveries, public.delivery_attempts")
+            conn.execute("checkpoint")
+            out["history_load_s"] = round(time.perf_counter() - started, 1)
+            out["history_ledger_mb"] = round(usage.ledger_bytes(conn) / 1024 / 1024, 1)
+        out["history_load"] = _load_summary(bench.run(stack, args.events, rate=args.rate))
+        empty_url = fresh_database(url, "signalsloop_probe_empty")
+        probes = probe({"empty": empty_url, "history": url})
+    out["probe_ms"] = probes
+    out["history_vs_empty_p50"] = compare(probes["empty"], probes["history"])
+    out["steady_state"] = usage.steady_state(out["per_item_bytes"], items_per_day=1000)
+    print(json.dumps(out))
+    return 0
+
+
+def _load_summary(result: dict[str, Any]) -> dict[str, Any]:
+    return {k: result[k] for k in ("reaction_ms", "processing_ms", "feedback_per_s", "lost", "duplicated")}

@@ -1,0 +1,123 @@
+"""Scale without partitioning (issue 10): on top of a long history the hot
+path (fan-out, claim, complete, sweep) and pruning plan index scans only, the
+sweep through a partial index that holds only unfinished deliveries.
+
+Plans are the real ones of the SQL functions' inner statements, captured
+with auto_explain (log_nested_statements), not copies of their queries.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from uuid import UUID, uuid4
+
+import psycopg
+import pytest
+
+from signalsloop.benchmarks.history import load_history
+from tests.conftest import cloned_database
+
+BIG_TABLES = ("events", "event_deliveries", "delivery_attempts")
+INDEX_USE = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Index Scan on) (\w+)")
+
+
+@contextmanager
+def captured_plans(conn: psycopg.Connection) -> Iterator[list[str]]:
+    plans: list[str] = []
+
+    def keep(diag: psycopg.errors.Diagnostic) -> None:
+        if diag.message_primary and "plan:" in diag.message_primary:
+            plans.append(diag.message_primary)
+
+    conn.add_notice_handler(keep)
+    conn.execute("load 'auto_explain'")
+    conn.execute("set auto_explain.log_min_duration = 0")
+    conn.execute("set auto_explain.log_nested_statements = on")
+    conn.execute("set client_min_messages = log")
+    try:
+        yield plans
+    finally:
+        conn.execute("set client_min_messages = notice")
+        conn.remove_notice_handler(keep)
+
+
+def seq_scans(plans: list[str]) -> list[str]:
+    return [p for p in plans for t in BIG_TABLES if re.search(rf"Seq Scan on {t}\b", p)]
+
+
+def partial_indexes(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute("select indexname from pg_indexes where schemaname = 'public' "
+                                       "and indexdef like '%% WHERE %%'")}
+
+
+@pytest.fixture(scope="module")
+def history_url(pg_server: str) -> Iterator[str]:
+    """One database with 30,000 historical events (about 60,000 deliveries),
+    shared by this module's tests, which only roll back."""
+    with cloned_database(pg_server, "h_") as url:
+        with psycopg.connect(url, autocommit=True) as conn:
+            load_history(conn, 30_000, chunk=10_000)
+        yield url
+
+
+def test_history_loads_events_with_succeeded_deliveries_and_attempts(history_url: str) -> None:
+    with psycopg.connect(history_url) as conn:
+        events, deliveries, attempts, unfinished = conn.execute("""
+            select (select count(*) from events), (select count(*) from event_deliveries),
+                   (select count(*) from delivery_attempts where outcome = 'succeeded'),
+                   (select count(*) from event_deliveries where status <> 'succeeded')""").fetchone()  # type: ignore[misc]
+    assert events == 30_000 and deliveries > events and attempts == deliveries and unfinished == 0
+
+
+def test_the_hot_path_and_pruning_never_scan_the_history(history_url: str) -> None:
+    with psycopg.connect(history_url) as conn:
+        project = conn.execute("select id from projects where name = 'History'").fetchone()[0]  # type: ignore[index]
+        with captured_plans(conn) as plans:
+            eid = uuid4()
+            conn.execute("insert into events (id, type, aggregate_type, aggregate_id, metadata) "
+                         "values (%s, 'feedback.created', 'feedback', %s, %s)",
+                         (eid, uuid4(), json.dumps({"project_id": str(project)})))
+            fan_out = len(plans)
+            claim = conn.execute("select delivery_id, claim_token from claim_delivery(%s, 'sentiment', 'w')",
+                                 (eid,)).fetchone()
+            assert claim is not None and claim[1] is not None
+            conn.execute("select complete_delivery(%s, %s)", claim)
+            before_sweep = len(plans)
+            conn.execute("select sweep_deliveries(500)")
+            sweep = plans[before_sweep:]
+            conn.execute("select prune_retention(100)")
+        conn.rollback()
+        assert fan_out > 0 and sweep, "auto_explain captured the functions' inner statements"
+        assert seq_scans(plans) == []
+        used = {m for p in sweep for m in INDEX_USE.findall(p)}
+        assert used & partial_indexes(conn), f"the sweep reads a partial index of unfinished deliveries: {used}"
+
+
+def test_claiming_an_old_event_is_an_index_lookup(history_url: str) -> None:
+    with psycopg.connect(history_url) as conn:
+        old: UUID = conn.execute("select event_id from event_deliveries where agent = 'sentiment' "
+                                 "order by id limit 1").fetchone()[0]  # type: ignore[index]
+        with captured_plans(conn) as plans:
+            outcome = conn.execute("select outcome from claim_delivery(%s, 'sentiment', 'w')", (old,)).fetchone()
+        conn.rollback()
+    assert outcome == ("finished",) and seq_scans(plans) == [] and plans
+
+
+def test_pruning_plans_use_indexes_even_as_generic_plans(history_url: str) -> None:
+    """A long-lived session (the relay's) may run pruning on cached generic
+    plans: those must not scan the history either."""
+    with psycopg.connect(history_url) as conn:
+        conn.execute("update backbone_config set retain_succeeded = '10 days', retain_events = '20 days', "
+                     "prune_budget_ms = 600000")
+        conn.execute("set plan_cache_mode = force_generic_plan")
+        with captured_plans(conn) as plans:
+            removed = conn.execute("select prune_retention(50)").fetchone()[0]  # type: ignore[index]
+        conn.rollback()
+    assert removed["succeeded_deliveries"] == removed["events"] == 200, "four batches of 50 each"
+    assert removed["deliveries_with_events"] > 0, "events past 20 days go with their succeeded deliveries"
+    assert plans and seq_scans(plans) == []
+    used = {m for p in plans for m in INDEX_USE.findall(p)}
+    assert "event_deliveries_finished_idx" in used and "events_tick_created_idx" in used, used
