@@ -30,8 +30,8 @@ import psycopg
 from shared.errors import ConfigurationError
 from signalsloop import ROOT
 from signalsloop.db import DEFAULT_DATA_DIR, check_url, migrate, start_embedded, stop_embedded
-from signalsloop.local.pgnet_doorbell import PgNetDoorbell
 from signalsloop.local.dashboard_process import DashboardProcess
+from signalsloop.local.pgnet_doorbell import PgNetDoorbell
 from signalsloop.local.relay import Relay
 
 log = logging.getLogger("signalsloop.local.stack")
