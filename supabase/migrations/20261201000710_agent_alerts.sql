@@ -169,7 +169,7 @@ grant execute on function public.agent_health_now(), public.publish_alert_event(
 update public.agents
    set event_types = array(select distinct unnest(event_types || array['agent.alert_raised', 'agent.alert_resolved'])
                             order by 1)
- where name = 'notify';
+ where name = 'notify' and not ('*' = any (event_types));  -- '*' already hears them
 
 -- Keeps what run_periodic did (the sweep) and adds the alerts.
 create or replace function public.run_periodic(p_limit integer default 500) returns jsonb

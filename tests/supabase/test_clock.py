@@ -36,7 +36,7 @@ def test_a_tick_per_project_with_its_id_payload_and_chain(seed: Seed) -> None:
         meta = row["metadata"]
         assert meta["producer"] == "clock" and meta["depth"] == 0 and meta["correlation_id"] == str(row["id"])
         assert meta["project_id"] == str(project)
-    assert [d["agent"] for d in seed.deliveries(event_id=got[0]["id"])] == ["notify"]
+    assert sorted(d["agent"] for d in seed.deliveries(event_id=got[0]["id"])) == ["engagement", "notify", "roadmap"]
     # Again, and for one project: nothing new.
     assert seed.conn.execute("select publish_clock_tick(%s, %s) as n", (AT, projects[0])).fetchone()["n"] == 0
     assert len(ticks(seed)) == 2
@@ -61,7 +61,7 @@ def test_two_clocks_ticking_at_once_publish_one_tick(db_url: str, seed: Seed) ->
     assert sorted(published) == [0, 1]
     (tick,) = ticks(seed)
     assert tick["aggregate_id"] == project
-    assert len(seed.deliveries(event_id=tick["id"])) == 1
+    assert len(seed.deliveries(event_id=tick["id"])) == 3  # engagement, roadmap, notify: once each
 
 
 def test_the_periodic_clock_ticks_once_per_boundary(seed: Seed) -> None:

@@ -15,7 +15,7 @@ from psycopg.rows import dict_row
 
 from tests.helpers import Seed
 
-FEEDBACK_AGENTS = 3  # sentiment, duplicate, notify subscribe to feedback.created
+FEEDBACK_AGENTS = 5  # sentiment, duplicate, notify, competitive, engagement subscribe to feedback.created
 
 
 def event(db: psycopg.Connection, project: UUID, age_days: float, type_: str = "feedback.created") -> UUID:
