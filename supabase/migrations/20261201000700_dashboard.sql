@@ -10,6 +10,8 @@ create policy deliveries_read on public.event_deliveries for select to authentic
 -- the member may see, and no others.
 create policy attempts_read on public.delivery_attempts for select to authenticated
   using (exists (select 1 from public.event_deliveries d where d.id = delivery_id));
+-- 2026120100040001 closed the ledger to members; the policies above need this.
+grant select on public.event_deliveries, public.delivery_attempts to authenticated;
 
 -- The registry is the same for every tenant; members see names, subscriptions
 -- and circuit state, never where the functions live.

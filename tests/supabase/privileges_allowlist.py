@@ -20,6 +20,14 @@ MEMBER_READ = ("public.projects public.posts public.votes public.comments public
 SERVICE_ONLY_TABLES = ("public.project_integrations public.feedback_embeddings public.agents "
                        "public.event_deliveries public.delivery_attempts public.backbone_config "
                        "public.event_rate_limits")
+# Read by members through each table's *_read policy (is_project_member), written by agents and the
+# backbone only (competitors and spec_comments take member writes too, below).
+MEMBER_READ_RESULTS = ("public.shadow_results public.competitors public.competitor_mentions "
+                       "public.competitive_threats public.user_activity public.user_engagement "
+                       "public.spec_comments public.roadmap_items public.notification_feedback "
+                       "public.spec_quality_checks public.replay_log public.agent_alerts")
+# No member policy: the backbone's bookkeeping.
+SERVICE_ONLY_RESULTS = "public.rollout_changes public.clock_ticks public.agent_alert_runs public.prune_runs"
 
 ALLOWLIST: list[Row] = [
     # --- schemas ------------------------------------------------------------------------------
@@ -35,6 +43,14 @@ ALLOWLIST: list[Row] = [
      "the backbone's trusted server role (functions through PostgREST, bypasses RLS) reads and writes "
      "rows; never TRUNCATE, TRIGGER or REFERENCES"),
 
+    ("table", f"{MEMBER_READ_RESULTS} {SERVICE_ONLY_RESULTS}", "service_role", DML,
+     "agents' results, rollout history, clock ticks, alerts, replay and prune logs: written by the "
+     "functions (service-role key) or the backbone's security-definer functions, read by operators"),
+    ("table", "public.feedback_lexemes", "service_role", "SELECT",
+     "hybrid search reads the lexeme index; only posts_index_lexemes() and the retention sweep "
+     "(security definer) write it"),
+    ("table", "public.feedback_lexemes", "", "", "members: nothing (a derived index of every tenant's feedback)"),
+
     ("table", "public.rate_limit_hits", "service_role", "SELECT",
      "operators see where the vote rate limit bit (a view over event_rate_limits)"),
     ("table", "public.rate_limit_hits", "", "", "members: nothing (their own limits are not theirs to read)"),
@@ -43,8 +59,32 @@ ALLOWLIST: list[Row] = [
     ("table", MEMBER_READ, "authenticated", "SELECT",
      "members read their projects' rows (each table's *_read policy; the live dashboard)"),
     ("table", SERVICE_ONLY_TABLES, "", "",
-     "no member policy: secrets (project_integrations), vectors, the registry and the ledger are "
-     "the service role's alone"),
+     "no table-wide member privilege: secrets (project_integrations), vectors, rate limits and the "
+     "registry (members see some of its columns, below) are the service role's alone"),
+    ("table", "public.event_deliveries public.delivery_attempts", "authenticated", "SELECT",
+     "the live dashboard: members read their projects' deliveries and those deliveries' attempts "
+     "(deliveries_read, attempts_read); writes stay with the service role's RPCs"),
+    ("table", MEMBER_READ_RESULTS, "authenticated", "SELECT",
+     "members read their projects' shadow results, competitive intelligence, engagement, spec comments "
+     "and quality checks, roadmap, notification feedback, replay log and agent alerts (each *_read "
+     "policy; the dashboard)"),
+    ("table", SERVICE_ONLY_RESULTS, "", "",
+     "no member policy: rollout history, clock ticks, alert runs and prune runs are the backbone's"),
+    ("column", "public.agents(name) public.agents(event_types) public.agents(enabled) public.agents(mode) "
+               "public.agents(rollout_percent) public.agents(max_attempts) public.agents(timeout_ms) "
+               "public.agents(serialize_by_project) public.agents(circuit_state) "
+               "public.agents(consecutive_failures) public.agents(circuit_opened_at) public.agents(description)",
+     "authenticated", "SELECT",
+     "the dashboard shows the registry (agents_read), never its endpoints or secrets"),
+    ("column", "public.competitors(project_id) public.competitors(name) public.competitors(aliases) "
+               "public.competitors(domains)", "authenticated", "INSERT",
+     "members add competitors to their projects' catalogue (competitors_create); never ids or dates"),
+    ("column", "public.competitors(name) public.competitors(aliases) public.competitors(domains)",
+     "authenticated", "UPDATE", "members edit the catalogue's content (competitors_edit)"),
+    ("table", "public.competitors", "authenticated", "DELETE",
+     "members remove competitors from their projects' catalogue (competitors_delete)"),
+    ("column", "public.spec_comments(spec_id) public.spec_comments(author_id) public.spec_comments(body)",
+     "authenticated", "INSERT", "members comment on their projects' specs as themselves (spec_comments_create)"),
     ("column", "public.projects(name) public.projects(slug) public.projects(owner_id) public.projects(settings)",
      "authenticated", "INSERT",
      "a member creates a project they own (projects_create); the id is made by the server, so no "
@@ -69,6 +109,9 @@ ALLOWLIST: list[Row] = [
     # --- sequences -------------------------------------------------------------------------------
     ("sequence", "public.event_deliveries_id_seq public.delivery_attempts_id_seq", "service_role", "USAGE SELECT",
      "ledger rows the service role may insert; no setval, and no nextval for anon or members"),
+    ("sequence", "public.shadow_results_id_seq public.rollout_changes_id_seq public.replay_log_id_seq "
+                 "public.notification_feedback_id_seq public.prune_runs_id_seq", "service_role", "USAGE SELECT",
+     "identity columns of tables the service role writes; no setval, and no nextval for anon or members"),
 
     # --- functions: policy helpers ------------------------------------------------------------------
     ("function", "public.is_project_member(uuid) public.is_project_admin(uuid) public.post_project(uuid) "
@@ -85,6 +128,24 @@ ALLOWLIST: list[Row] = [
                  "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid) "
                  "public.reserve_notification(jsonb) public.finish_notification(text, text, text, jsonb, text)",
      "service_role", "EXECUTE", "the functions' RPCs through PostgREST (shared/supabase_store.py)"),
+    ("function", "public.complete_shadow(bigint, uuid, jsonb, text) "
+                 "public.competitor_mentions_between(uuid, timestamp with time zone, timestamp with time zone) "
+                 "public.engagement_activity(uuid, uuid, timestamp with time zone) "
+                 "public.match_feedback_hybrid(uuid, uuid, text, double precision[], integer, double precision, "
+                 "integer) "
+                 "public.notifications_to_digest(uuid, timestamp with time zone) "
+                 "public.record_notification_feedback(uuid, text, text, text) "
+                 "public.doctor_report(integer, boolean, integer, integer)",
+     "service_role", "EXECUTE", "more of the functions' RPCs (store.rpc in shared/ and functions/)"),
+    ("function", "public.valid_subscriptions(text[])", "service_role", "EXECUTE",
+     "the agents_event_types_valid check constraint calls it as whoever writes the registry"),
+    ("function", "public.feedback_tsvector(text, text) public.lexeme_overlap(tsvector, tsvector) "
+                 "public.hybrid_weights()", "service_role", "EXECUTE",
+     "pure helpers of hybrid search that the operations backfill and the duplicates benchmark call"),
+    ("function", "public.replay_dead_letters(uuid, uuid, text, text, timestamp with time zone, "
+                 "timestamp with time zone, text)", "authenticated service_role", "EXECUTE",
+     "the dashboard's replay of dead letters: it checks the caller is an owner or admin of the project "
+     "and records every replay in replay_log; operators call it with the service-role key"),
     ("function", "public.project_settings_problem(jsonb)", "authenticated service_role", "EXECUTE",
      "a pure check: the settings trigger runs it as the member writing a project; the runtime may ask "
      "why stored settings are invalid (to fail a delivery permanently)"),
@@ -93,7 +154,13 @@ ALLOWLIST: list[Row] = [
                  "public.collect_ring_errors(integer) public.record_ring_error(bigint, text) "
                  "public.replay_event(uuid, text) "
                  "public.replay_deliveries(uuid, text, text, uuid, timestamp with time zone, "
-                 "timestamp with time zone, text[])",
+                 "timestamp with time zone, text[]) "
+                 "public.set_rollout(text, text, integer, text, text) public.rollback_rollout(text, text, text) "
+                 "public.schedule_sweep(integer) public.run_periodic_for(double precision, double precision) "
+                 "public.clock_periodic() "
+                 "public.publish_clock_tick(timestamp with time zone, uuid, timestamp with time zone) "
+                 "public.evaluate_agent_alerts(boolean) public.prune_retention(integer) "
+                 "public.prune_retention_due(integer)",
      "service_role", "EXECUTE",
      "operators' sweep, replay and ring-error bookkeeping (a relay beside pg_net), callable with the "
      "service-role key"),
@@ -111,11 +178,25 @@ ALLOWLIST: list[Row] = [
                  "public.delivery_is_due(event_deliveries)", "", "",
      "internal steps of the ledger's security-definer functions (which run as the owner); agent_secret "
      "would hand out the webhook secret"),
+    ("function", "public.rollout_bucket(text, uuid) public.runs_in_shadow(agents, uuid) "
+                 "public.clock_iso(timestamp with time zone) public.clock_tick_id(timestamp with time zone, uuid) "
+                 "public.subscribes(text[], text, text, text) "
+                 "public.delivery_prunable_with_event(event_deliveries, backbone_config) "
+                 "public.prune_batch(text, integer, backbone_config, jsonb) "
+                 "public.publish_alert_event(agent_alerts, text, jsonb) public.agent_health_now() "
+                 "public.embedding_similarity(text, double precision[], uuid[]) "
+                 "public.lexeme_query(tsvector, integer, double precision) "
+                 "public.nearest_feedback(uuid, text, double precision[], integer, uuid)", "", "",
+     "inner steps of security-definer functions (take_claim, publish_clock_tick, fan_out_event, "
+     "replay_deliveries, prune_retention, evaluate_agent_alerts, match_feedback_hybrid), which run as "
+     "the owner; not an API"),
     ("function", "public.add_project_owner() public.touch_updated_at() public.count_votes() "
                  "public.count_comments() public.events_fill_metadata() public.fan_out_event() "
                  "public.recount_themes() public.posts_publish() public.votes_publish() "
                  "public.comments_publish() public.specs_publish() public.projects_check_settings() "
-                 "public.specs_guard()", "", "",
+                 "public.specs_guard() public.spec_comments_publish() public.specs_publish_updated() "
+                 "public.specs_bump_version() public.events_notify_dashboard() public.posts_index_lexemes()",
+     "", "",
      "trigger functions: they fire without EXECUTE, and nobody calls them"),
     ("function", "public.changed_in_this_transaction(xid) public.lock_down_project_objects(text[])", "", "",
      "migration helpers, the owner's"),

@@ -114,7 +114,7 @@ def test_the_chain_of_a_spec_shows_its_events_and_deliveries(stack: Stack, opera
 def test_a_dead_delivery_replayed_from_the_page_succeeds(stack: Stack, operator: Any) -> None:
     assert stack.database_url and stack.dashboard
     url = stack.database_url
-    h.set_agent(url, "priority", mode="paused")
+    h.set_agent(url, "priority", mode="off")
     project = h.project(url)
     [post] = h.post(url, project)
     h.wait_for(lambda: h.rows(url, "select 1 from event_deliveries d join events e on e.id = d.event_id "
@@ -122,7 +122,7 @@ def test_a_dead_delivery_replayed_from_the_page_succeeds(stack: Stack, operator:
     with h.connect(url) as conn:  # a permanent failure of the agent, as the ledger records one
         [d] = conn.execute("select d.event_id from event_deliveries d join events e on e.id = d.event_id "
                            "where e.aggregate_id = %s and d.agent = 'priority'", (post,)).fetchall()
-        conn.execute("update agents set mode = 'active' where name = 'priority'")
+        conn.execute("update agents set mode = 'live' where name = 'priority'")
         claim = conn.execute("select * from claim_delivery(%s, 'priority', 'test')", (d["event_id"],)).fetchone()
         conn.execute("select fail_delivery(%s, %s, 'bad input (on purpose)', false)",
                      (claim["delivery_id"], claim["claim_token"]))
