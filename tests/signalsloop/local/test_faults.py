@@ -90,11 +90,15 @@ def test_endpoint_answering_500_then_recovering(stack: Stack, slack: FakeSlackSe
         posts = h.post(url, base.project_id, 3)
         h.settle(stack)
         assert stack.relay is not None and stack.relay.stats.by_status.get(500, 0) >= 3
-        assert proxy.forwarded >= 3
+        assert proxy.forwarded >= 1
+    refused = 0
     for post_id in posts:
         delivery = h.deliveries_of(url, post_id, "sentiment")
         assert (delivery["status"], delivery["attempts"]) == ("succeeded", 1)  # the 500s were no attempt
-        assert delivery["ring_count"] >= 2  # rung again by the sweep
+        # rung again by the sweep, or drained by the request that got through
+        assert delivery["ring_count"] >= 2 or delivery["claimed_by"]
+        refused += delivery["ring_errors"]
+    assert refused >= 1, "the proxy's 500s before any claim were recorded as ring errors"
     base.assert_exactly_once()
 
 
