@@ -155,29 +155,8 @@ create index roadmap_items_project_idx on public.roadmap_items (project_id, stat
 create trigger roadmap_items_touch before update on public.roadmap_items
   for each row execute function public.touch_updated_at();
 
--- Spec edits and status changes without an event of their own become
--- spec.updated; spec comments become spec.commented.
-create function public.specs_publish_updated() returns trigger
-language plpgsql security definer set search_path = public, pg_temp as $$
-declare
-  v_changed text[] := array_remove(array[
-    case when new.title is distinct from old.title then 'title' end,
-    case when new.content is distinct from old.content then 'content' end,
-    case when new.status is distinct from old.status and new.status not in ('approved', 'completed')
-         then 'status' end], null);
-begin
-  if cardinality(v_changed) > 0 then
-    perform public.publish_root_event('spec.updated', 'spec', new.id, new.project_id, null,
-      jsonb_build_object('spec_id', new.id, 'title', new.title, 'status', new.status, 'theme_id', new.theme_id,
-                         'linked_url', new.linked_url, 'previous_status', old.status,
-                         'changed', to_jsonb(v_changed)),
-      'db.specs');
-  end if;
-  return null;
-end
-$$;
-create trigger specs_publish_updated after update on public.specs
-  for each row execute function public.specs_publish_updated();
+-- spec.updated (edits and status changes without an event of their own) comes
+-- from 2026120100060003_spec_quality.sql; spec comments become spec.commented.
 
 create function public.spec_comments_publish() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
@@ -195,9 +174,8 @@ $$;
 create trigger spec_comments_publish after insert on public.spec_comments
   for each row execute function public.spec_comments_publish();
 
-revoke execute on function public.specs_publish_updated(), public.spec_comments_publish()
-  from public, anon, authenticated;
-grant execute on function public.specs_publish_updated(), public.spec_comments_publish() to service_role;
+revoke execute on function public.spec_comments_publish() from public, anon, authenticated;
+grant execute on function public.spec_comments_publish() to service_role;
 
 -- --- agents may write their tables through complete_delivery --------------------
 

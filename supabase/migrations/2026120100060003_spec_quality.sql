@@ -21,9 +21,8 @@ create trigger specs_bump_version before update on public.specs
   for each row execute function public.specs_bump_version();
 
 -- spec.updated for edits and for status changes without an event of their own
--- (approved and completed have theirs). The roadmap agent's migration may
--- define the same function and trigger: this one replaces it, keeping its
--- payload and adding the version.
+-- (approved and completed have theirs), with the spec's version; the one
+-- definition, used by spec_quality and roadmap.
 create or replace function public.specs_publish_updated() returns trigger
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
