@@ -2,12 +2,15 @@
 
 Used locally, in tests and by the relay. Connections come from a small pool
 opened on first use (never at import), which also rides out a database restart:
-a broken connection is checked and replaced before it is handed out.
+a connection idle for a while is checked and replaced if broken before it is
+handed out; one broken since its last use fails its query retriably.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+import time
 from collections.abc import Mapping, Sequence
 from threading import Lock
 from typing import Any
@@ -26,6 +29,10 @@ _IDENT = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 # (serialization, deadlock), resources, object state (lock timeouts),
 # operator intervention, system errors.
 _RETRIABLE_CLASSES = {"08", "40", "53", "55", "57", "58"}
+# A connection back in the pool for longer than this is checked (one empty
+# round trip) before it is handed out again; a fresher one is not: checking
+# every checkout doubled the round trips of every delivery.
+CHECK_IDLE_SECONDS = 1.0
 
 
 def store_error(exc: psycopg.Error) -> StoreError:
@@ -50,6 +57,7 @@ class PostgresStore(LedgerCalls):
         self._pool: ConnectionPool | None = None
         self._lock = Lock()
         self._retset: dict[str, bool] = {}
+        self._returned: dict[int, float] = {}  # id(connection) -> when it came back to the pool
 
     # -- plumbing ---------------------------------------------------------
 
@@ -61,9 +69,20 @@ class PostgresStore(LedgerCalls):
                     kwargs["options"] = f"-c role={self._role}"
                 self._pool = ConnectionPool(
                     self._url, min_size=1, max_size=self._max_size, kwargs=kwargs,
-                    check=ConnectionPool.check_connection, open=True, timeout=10,
+                    check=self._check_if_idle, reset=self._stamp, open=True, timeout=10,
                 )
             return self._pool
+
+    def _stamp(self, conn: psycopg.Connection[Any]) -> None:
+        self._returned[id(conn)] = time.monotonic()
+
+    def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
+        """A database restart breaks idle connections: those are checked (and
+        replaced when broken); one used a moment ago is handed out as is, and
+        if it broke since, the query fails retriably and the pool drops it."""
+        returned = self._returned.get(id(conn))
+        if returned is None or time.monotonic() - returned > CHECK_IDLE_SECONDS:
+            ConnectionPool.check_connection(conn)
 
     def close(self) -> None:
         with self._lock:
@@ -88,14 +107,11 @@ class PostgresStore(LedgerCalls):
     def rpc(self, function: str, params: Mapping[str, Any]) -> Any:
         if not _IDENT.match(function) or not all(_IDENT.match(k) for k in params):
             raise StoreError(f"invalid function or argument name in {function}", retriable=False)
-        args = sql.SQL(", ").join(
-            sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in params
-        )
-        call = sql.SQL("public.{}({})").format(sql.Identifier(function), args)
         adapted = {k: _adapt(v) for k, v in params.items()}
-        if self._returns_set(function):
-            return self._fetch(sql.SQL("select * from {}").format(call), adapted)
-        rows = self._fetch(sql.SQL("select {} as value").format(call), adapted)
+        returns_set = self._returns_set(function)
+        rows = self._fetch(_rpc_query(function, tuple(params), returns_set), adapted)
+        if returns_set:
+            return rows
         return rows[0]["value"] if rows else None
 
     def _returns_set(self, function: str) -> bool:
@@ -124,15 +140,33 @@ class PostgresStore(LedgerCalls):
         names = [table, *(columns or ()), *(eq or {}), *(in_ or {}), *([order] if order else [])]
         if not all(_IDENT.match(n) for n in names):
             raise StoreError(f"invalid identifier in select from {table}", retriable=False)
-        cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
-        conds = [sql.SQL("{} = %s").format(sql.Identifier(k)) for k in (eq or {})]
-        conds += [sql.SQL("{} = any(%s)").format(sql.Identifier(k)) for k in (in_ or {})]
+        query = _select_query(table, tuple(columns or ()), tuple(eq or {}), tuple(in_ or {}), order, descending,
+                              None if limit is None else int(limit))
         params: list[Any] = [*(eq or {}).values(), *[list(v) for v in (in_ or {}).values()]]
-        query = sql.SQL("select {} from public.{}").format(cols, sql.Identifier(table))
-        if conds:
-            query += sql.SQL(" where ") + sql.SQL(" and ").join(conds)
-        if order:
-            query += sql.SQL(" order by {} {}").format(sql.Identifier(order), sql.SQL("desc" if descending else "asc"))
-        if limit is not None:
-            query += sql.SQL(" limit {}").format(sql.Literal(int(limit)))
         return self._fetch(query, params)
+
+
+# Query text by shape, built once: composing it on every call cost about as
+# much CPU as the round trip itself. Identifiers were checked by the caller.
+@functools.lru_cache(maxsize=512)
+def _rpc_query(function: str, names: tuple[str, ...], returns_set: bool) -> str:
+    args = sql.SQL(", ").join(sql.SQL("{} => {}").format(sql.Identifier(k), sql.Placeholder(k)) for k in names)
+    call = sql.SQL("public.{}({})").format(sql.Identifier(function), args)
+    shape = sql.SQL("select * from {}") if returns_set else sql.SQL("select {} as value")
+    return shape.format(call).as_string(None)
+
+
+@functools.lru_cache(maxsize=512)
+def _select_query(table: str, columns: tuple[str, ...], eq: tuple[str, ...], in_: tuple[str, ...],
+                  order: str | None, descending: bool, limit: int | None) -> str:
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns)) if columns else sql.SQL("*")
+    conds = [sql.SQL("{} = %s").format(sql.Identifier(k)) for k in eq]
+    conds += [sql.SQL("{} = any(%s)").format(sql.Identifier(k)) for k in in_]
+    query = sql.SQL("select {} from public.{}").format(cols, sql.Identifier(table))
+    if conds:
+        query += sql.SQL(" where ") + sql.SQL(" and ").join(conds)
+    if order:
+        query += sql.SQL(" order by {} {}").format(sql.Identifier(order), sql.SQL("desc" if descending else "asc"))
+    if limit is not None:
+        query += sql.SQL(" limit {}").format(sql.Literal(limit))
+    return query.as_string(None)

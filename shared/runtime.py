@@ -30,6 +30,7 @@ import flask
 from pydantic import ValidationError
 
 from shared.agent import Agent, Decision, Deps
+from shared.drain import Drain
 from shared.errors import (
     BadRequest,
     ConfigurationError,
@@ -121,6 +122,7 @@ class Runtime:
         self._deps_factory = deps_factory or default_deps
         self._settings = settings
         self._deps: Deps | None = None
+        self._deps_lock = threading.Lock()
         self.worker = f"{agent.name}@{socket.gethostname()}:{os.getpid()}"
         self._drainers: threading.BoundedSemaphore | None = None
 
@@ -132,8 +134,11 @@ class Runtime:
 
     @property
     def deps(self) -> Deps:
+        """Built once: concurrent first requests must not each open a pool."""
         if self._deps is None:
-            self._deps = self._deps_factory(self.settings)
+            with self._deps_lock:
+                if self._deps is None:
+                    self._deps = self._deps_factory(self.settings)
         return self._deps
 
     def __call__(self, request: flask.Request) -> flask.Response:
@@ -183,28 +188,9 @@ class Runtime:
         return self._drainers
 
     def drain(self, first: Claim, started: float) -> int:
-        """Claim and run the agent's due deliveries until none is due, one
-        fails, or the budget is spent (then hand on with one fresh ring).
-        Claims are atomic in SQL (skip locked): concurrent requests never run
-        one delivery twice."""
-        project = first.project_id if first.serialize_by_project else None
-        budget, ran = first.drain_budget_ms / 1000, 0
-        if budget <= 0 or (first.serialize_by_project and project is None):
-            return 0  # draining is off (drain_budget_ms = 0), or nothing to drain
-        store = self.deps.store
-        try:
-            while time.perf_counter() - started < budget:
-                claim = store.claim_next(self.agent.name, self.worker, project)
-                if claim is None:
-                    return ran
-                if claim.claimed:
-                    ran += 1
-                    if self.process(claim)[1] != 200:
-                        return ran  # failing: back off; its retry is rung when due
-            store.ring_next(self.agent.name, project)
-        except SignalsLoopError as exc:  # the sweep rings what is left
-            log.warning("%s stopped draining: %s", self.agent.name, exc.message)
-        return ran
+        """Go on with the agent's due deliveries (:mod:`shared.drain`)."""
+        return Drain(self.deps.store, self.agent.name, self.worker, lambda c: self.process(c)[1] == 200,
+                     self.settings.drain_linger_ms).run(first, started)
 
     def process(self, claim: Claim) -> tuple[dict[str, Any], int]:
         try:

@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     # Requests of one function process that drain due deliveries at once
     # (the others run only the delivery they were rung for).
     drain_concurrency: int = 2
+    # A draining request that finds nothing due polls again for this long
+    # after its last claim before it stops; while it does, new deliveries of
+    # its agent are not rung (the ledger's coalesced doorbell).
+    drain_linger_ms: int = 300
     # The supabase-py client: its own httpx client, timeouts inside a lease.
     supabase_timeout_s: float = 15.0
 

@@ -84,11 +84,20 @@ class FailureRecord:
 class Store(Protocol):
     def claim(self, event_id: UUID, agent: str, worker: str | None = None) -> Claim: ...
 
-    def claim_next(self, agent: str, worker: str | None = None, project_id: UUID | None = None) -> Claim | None:
-        """The agent's next due delivery, claimed; None when nothing is due."""
+    def claim_next(self, agent: str, worker: str | None = None, project_id: UUID | None = None, *,
+                   drainer: UUID | None = None, hold_ms: int = 0) -> Claim | None:
+        """The agent's next due delivery, claimed; None when nothing is due.
+        With ``drainer``, the first claim registers that drainer (for
+        ``hold_ms`` at most): until it ends, new deliveries it will take are
+        not rung."""
         ...
 
     def ring_next(self, agent: str, project_id: UUID | None = None) -> int: ...
+
+    def end_drain(self, drainer: UUID, agent: str, project_id: UUID | None, *, ring_next: bool) -> int:
+        """The drainer is gone (new deliveries are rung again); with
+        ``ring_next``, ring the agent's next due delivery."""
+        ...
 
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion: ...
 
@@ -162,9 +171,17 @@ class LedgerCalls:
         rows = self.rpc("claim_delivery", {"p_event_id": event_id, "p_agent": agent, "p_worker": worker})
         return claim_from_row(rows[0] if rows else None)
 
-    def claim_next(self, agent: str, worker: str | None = None, project_id: UUID | None = None) -> Claim | None:
-        rows = self.rpc("claim_next", {"p_agent": agent, "p_worker": worker, "p_project_id": project_id})
+    def claim_next(self, agent: str, worker: str | None = None, project_id: UUID | None = None, *,
+                   drainer: UUID | None = None, hold_ms: int = 0) -> Claim | None:
+        params: dict[str, Any] = {"p_agent": agent, "p_worker": worker, "p_project_id": project_id}
+        if drainer is not None:
+            params.update(p_drainer=drainer, p_hold_ms=hold_ms)
+        rows = self.rpc("claim_next", params)
         return claim_from_row(rows[0]) if rows else None
+
+    def end_drain(self, drainer: UUID, agent: str, project_id: UUID | None, *, ring_next: bool) -> int:
+        return int(self.rpc("end_drain", {"p_drainer": drainer, "p_agent": agent, "p_project_id": project_id,
+                                          "p_ring_next": ring_next}) or 0)
 
     def ring_next(self, agent: str, project_id: UUID | None = None) -> int:
         return int(self.rpc("ring_next", {"p_agent": agent, "p_project_id": project_id}) or 0)

@@ -198,3 +198,27 @@ def test_the_largest_event_the_schema_allows_fits_the_body_limit(store: Postgres
         store.publish([DomainEvent(id=uuid4(), type="feedback.created", aggregate_type="feedback",
                                    aggregate_id=uuid4(), payload={"body": "x" * 300_000},
                                    metadata=EventMetadata(project_id=project))])
+
+
+def test_a_lingering_drain_takes_what_arrives_meanwhile_unrung(store: PostgresStore, seed: Seed) -> None:
+    seed.configure(max_drainers=1)
+    project = seed.project()
+    events = publish(store, project, "feedback.created", 2)
+    agent = RecordingAgent("sentiment")
+    client = make_client(agent, store, drain_linger_ms=1500)
+    late: list[DomainEvent] = []
+
+    def publish_later() -> None:
+        time.sleep(0.5)
+        late.extend(publish(store, project, "feedback.created", 1))
+
+    writer = threading.Thread(target=publish_later)
+    writer.start()
+    reply = client.post("/", json=body_for(seed, events[0]), headers=auth())
+    writer.join()
+    assert reply.status_code == 200 and reply.json["drained"] == 2, reply.json
+    assert agent.ran == [*(e.id for e in events), late[0].id]
+    [row] = [d for d in seed.deliveries(agent="sentiment") if d["event_id"] == late[0].id]
+    assert row["status"] == "succeeded" and row["ring_count"] == 0, "taken by the drain, never rung"
+    assert seed.conn.execute("select count(*) as n from agent_drainers").fetchone()["n"] == 0
+

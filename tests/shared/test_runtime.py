@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -181,3 +183,19 @@ def test_an_unexpected_exception_is_retried_not_lost(store: PostgresStore, seed:
     assert reply.status_code == 500 and reply.json["status"] == "failed"
     assert "KeyError" in seed.deliveries(agent="sentiment")[0]["last_error"]
 
+
+
+def test_concurrent_first_requests_build_the_dependencies_once() -> None:
+    """Each build opens a connection pool: a cold function hit by a burst of
+    rings once built one per thread and ran the database out of connections."""
+    built: list[int] = []
+
+    def factory(s: Settings) -> Deps:
+        built.append(1)
+        time.sleep(0.05)
+        return Deps(s, None, lambda: None, lambda project: None)  # type: ignore[arg-type]
+
+    runtime = Runtime(ScriptedAgent(), deps_factory=factory, settings=Settings(signalsloop_secret=SECRET))
+    with ThreadPoolExecutor(8) as pool:
+        seen = set(pool.map(lambda _: id(runtime.deps), range(8)))
+    assert len(built) == 1 and len(seen) == 1

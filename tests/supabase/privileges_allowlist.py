@@ -51,6 +51,10 @@ ALLOWLIST: list[Row] = [
      "(security definer) write it"),
     ("table", "public.feedback_lexemes", "", "", "members: nothing (a derived index of every tenant's feedback)"),
 
+    ("table", "public.agent_drainers", "service_role", "SELECT",
+     "operators see which requests are draining; only claim_next and end_drain (security definer) write it"),
+    ("table", "public.agent_drainers", "", "", "members: nothing (the ledger's own bookkeeping)"),
+
     ("table", "public.rate_limit_hits", "service_role", "SELECT",
      "operators see where the vote rate limit bit (a view over event_rate_limits)"),
     ("table", "public.rate_limit_hits", "", "", "members: nothing (their own limits are not theirs to read)"),
@@ -123,6 +127,7 @@ ALLOWLIST: list[Row] = [
     ("function", "public.claim_delivery(uuid, text, text) "
                  "public.complete_delivery(bigint, uuid, jsonb, jsonb) "
                  "public.claim_next(text, text, uuid) public.ring_next(text, uuid) "
+                 "public.claim_next(text, text, uuid, uuid, integer) public.end_drain(uuid, text, uuid, boolean) "
                  "public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean) "
                  "public.publish_events(jsonb) "
                  "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid) "
@@ -171,7 +176,7 @@ ALLOWLIST: list[Row] = [
                  "public.lock_delivery(bigint) public.park_delivery(bigint, text) "
                  "public.publish_root_event(text, text, uuid, uuid, uuid, jsonb, text) "
                  "public.record_agent_failure(text) public.record_agent_success(text) "
-                 "public.ring_doorbell(bigint[]) "
+                 "public.ring_doorbell(bigint[]) public.rings_needed(bigint[]) "
                  "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer) "
                  "public.take_claim(event_deliveries, text, boolean) "
                  "public.claim_result(text, bigint, uuid, integer, integer, text) "

@@ -1,0 +1,95 @@
+"""The drain: after its own delivery, a request goes on claiming its agent's
+due deliveries (the same project's, for a per-project agent) and runs them,
+so the doorbell is a wake-up and not the unit of work.
+
+It stops when nothing is due (and nothing came during a short linger), when a
+run fails (its retry is rung when due), or when the time budget is spent (then
+it hands on with one fresh ring). Claims are atomic in SQL (skip locked), so
+concurrent drains never run one delivery twice.
+
+While it drains, the request is registered as a drainer, and the ledger does
+not ring the new deliveries it will take. Withdrawing is exact: end_drain()
+waits for the fan-outs that skipped a ring because of it, and one more claim
+afterwards picks up what they inserted (see 20261202000001_ring_coalescing.sql).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+from uuid import UUID, uuid4
+
+from shared.errors import SignalsLoopError
+from shared.store import Claim, Store
+
+log = logging.getLogger("signalsloop.drain")
+
+POLL_SECONDS = 0.1  # a lingering drain's pause between polls
+HOLD_MARGIN_MS = 5000  # a drainer that dies without ending counts this long past its budget
+Stop = Literal["idle", "out_of_time", "failed"]
+
+
+@dataclass
+class Drain:
+    store: Store
+    agent: str
+    worker: str
+    process: Callable[[Claim], bool]  # runs one claimed delivery; False when it failed
+    linger_ms: int = 300
+
+    def run(self, first: Claim, started: float) -> int:
+        """How many deliveries ran after ``first``, within the budget counted from ``started``."""
+        project = first.project_id if first.serialize_by_project else None
+        budget_ms = first.drain_budget_ms
+        if budget_ms <= 0 or (first.serialize_by_project and project is None):
+            return 0  # draining is off (drain_budget_ms = 0), or nothing to drain
+        hold_ms = budget_ms + max(0, self.linger_ms) + HOLD_MARGIN_MS
+        deadline, ran, drainer, registered = started + budget_ms / 1000, 0, uuid4(), False
+        while True:
+            count, why = self._drain_as(drainer, project, deadline, hold_ms)
+            ran, registered = ran + count, registered or count > 0
+            try:
+                self.store.end_drain(drainer, self.agent, project, ring_next=why == "out_of_time")
+                if why != "idle" or not registered:
+                    return ran  # a drainer that never claimed was never registered: nothing skipped
+                drainer, registered = uuid4(), False  # withdrawn: one more look, as a new drainer
+                last = self.store.claim_next(self.agent, self.worker, project, drainer=drainer, hold_ms=hold_ms)
+            except SignalsLoopError as exc:  # a row left expires by itself; the sweep rings the rest
+                log.warning("%s could not end its drain: %s", self.agent, exc.message)
+                return ran
+            if last is None:
+                return ran
+            if last.claimed:
+                ran, registered = ran + 1, True
+                if not self.process(last):
+                    with contextlib.suppress(SignalsLoopError):
+                        self.store.end_drain(drainer, self.agent, project, ring_next=False)
+                    return ran
+
+    def _drain_as(self, drainer: UUID, project: UUID | None, deadline: float, hold_ms: int) -> tuple[int, Stop]:
+        """One drainer's loop: how many it ran, and why it stopped. It lingers
+        only once it has claimed (and so registered)."""
+        ran, linger = 0, max(0, self.linger_ms) / 1000
+        last_claim: float | None = None
+        try:
+            while time.perf_counter() < deadline:
+                claim = self.store.claim_next(self.agent, self.worker, project, drainer=drainer, hold_ms=hold_ms)
+                if claim is None:
+                    idle = None if last_claim is None else time.perf_counter() - last_claim
+                    if idle is None or idle >= linger:
+                        return ran, "idle"
+                    time.sleep(min(POLL_SECONDS, linger - idle))
+                    continue
+                last_claim = time.perf_counter()
+                if claim.claimed:
+                    ran += 1
+                    if not self.process(claim):
+                        return ran, "failed"  # failing: back off; its retry is rung when due
+        except SignalsLoopError as exc:  # the sweep rings what is left
+            log.warning("%s stopped draining: %s", self.agent, exc.message)
+            return ran, "failed"
+        return ran, "out_of_time"
