@@ -123,3 +123,9 @@ revoke execute on function public.lock_down_project_objects(text[]) from public,
 -- The lexeme index is read inside match_feedback_hybrid (security definer)
 -- and by the owner's backfill and benchmarks; no service-role path reads it.
 revoke select on public.feedback_lexemes from service_role;
+
+-- The registry as members see it: what the dashboard shows (names,
+-- subscriptions, mode and rollout, circuit state); its tuning (attempts,
+-- timeouts, serialization, descriptions) is the operators'.
+revoke select (max_attempts, timeout_ms, serialize_by_project, circuit_opened_at, description)
+  on public.agents from authenticated;

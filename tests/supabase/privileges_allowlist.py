@@ -80,19 +80,18 @@ ALLOWLIST: list[Row] = [
      "(deliveries_read, attempts_read), never the claim tokens; writes stay with the service role's RPCs"),
     ("table", MEMBER_READ_RESULTS, "authenticated", "SELECT",
      "members read their projects' shadow results, competitive intelligence, engagement, spec comments "
-     "and quality checks, roadmap, notification feedback, replay log and agent alerts (each *_read "
-     "policy; the dashboard)"),
+     "and quality checks, roadmap, notification feedback and agent alerts (each *_read policy; the "
+     "dashboard)"),
     ("table", "public.replay_log", "authenticated", "SELECT",
      "members read their projects' replays on the dashboard (replay_log_read)"),
     ("table", SERVICE_ONLY_LOGS, "", "",
      "no member policy: rollout history, clock ticks, alert runs, prune runs and rate limits are the "
      "backbone's"),
     ("column", "public.agents(name) public.agents(event_types) public.agents(enabled) public.agents(mode) "
-               "public.agents(rollout_percent) public.agents(max_attempts) public.agents(timeout_ms) "
-               "public.agents(serialize_by_project) public.agents(circuit_state) "
-               "public.agents(consecutive_failures) public.agents(circuit_opened_at) public.agents(description)",
+               "public.agents(rollout_percent) public.agents(circuit_state) public.agents(consecutive_failures)",
      "authenticated", "SELECT",
-     "the dashboard shows the registry (agents_read), never its endpoints or secrets"),
+     "what the dashboard shows of the registry (agents_read: names, subscriptions, mode, rollout, circuit), "
+     "never its endpoints, secrets or tuning"),
     ("column", "public.competitors(project_id) public.competitors(name) public.competitors(aliases) "
                "public.competitors(domains)", "authenticated", "INSERT",
      "members add competitors to their projects' catalogue (competitors_create); never ids or dates"),
@@ -104,8 +103,8 @@ ALLOWLIST: list[Row] = [
      "authenticated", "INSERT", "members comment on their projects' specs as themselves (spec_comments_create)"),
     ("column", "public.projects(name) public.projects(slug) public.projects(owner_id) public.projects(settings)",
      "authenticated", "INSERT",
-     "a member creates a project they own (projects_create); the id is made by the server, so no "
-     "'duplicate key' answer tells whether another tenant's id exists"),
+     "a member creates a project they own (projects_create); the id is made by the server and slugs are "
+     "unique per owner, so no 'duplicate key' answer tells whether another tenant's id or slug exists"),
     ("column", "public.project_members(project_id) public.project_members(user_id) public.project_members(role)",
      "authenticated", "INSERT", "owners and admins invite (members_invite; admins invite members only)"),
     ("table", "public.project_members", "authenticated", "DELETE",
@@ -143,9 +142,12 @@ ALLOWLIST: list[Row] = [
                  "public.claim_next(text, text, uuid) public.ring_next(text, uuid) "
                  "public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean) "
                  "public.publish_events(jsonb) "
-                 "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid) "
                  "public.reserve_notification(jsonb) public.finish_notification(text, text, text, jsonb, text)",
      "service_role", "EXECUTE", "the functions' RPCs through PostgREST (shared/supabase_store.py)"),
+    ("function", "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid)",
+     "service_role", "EXECUTE",
+     "the embeddings-only duplicate search: duplicate functions deployed before hybrid search "
+     "(match_feedback_hybrid) still call it during a rolling deploy"),
     ("function", "public.complete_shadow(bigint, uuid, jsonb, text) "
                  "public.competitor_mentions_between(uuid, timestamp with time zone, timestamp with time zone) "
                  "public.engagement_activity(uuid, uuid, timestamp with time zone) "
