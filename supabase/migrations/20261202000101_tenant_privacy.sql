@@ -129,3 +129,52 @@ revoke select on public.feedback_lexemes from service_role;
 -- timeouts, serialization, descriptions) is the operators'.
 revoke select (max_attempts, timeout_ms, serialize_by_project, circuit_opened_at, description)
   on public.agents from authenticated;
+
+-- --- replay: no oracle on event ids ---------------------------------------------------------------
+-- replay_dead_letters(p_event_id => another tenant's event) answered "replay
+-- is for owners and admins" where a made-up id answered "unknown event": a
+-- member could tell which event ids exist. Now an event of a project the
+-- caller is not a member of is unknown to them, raised by the same statement
+-- (same message, same context line). Members of the event's project may read
+-- the event anyway, so they are still told they are not an admin.
+create or replace function public.replay_dead_letters(
+  p_project_id uuid default null, p_event_id uuid default null, p_agent text default null,
+  p_type text default null, p_from timestamptz default null, p_to timestamptz default null,
+  p_actor text default null)
+returns integer
+language plpgsql security definer set search_path = public, pg_temp as $$
+declare
+  v_member boolean := coalesce(current_setting('role', true), 'none') in ('authenticated', 'anon');
+  v_uid uuid := auth.uid();
+  v_project uuid := p_project_id;
+  v_event_project uuid;
+  v_n integer;
+begin
+  if p_event_id is not null then
+    select (metadata ->> 'project_id')::uuid into v_event_project from public.events where id = p_event_id;
+    if v_member and not public.is_project_member(v_event_project) then
+      v_event_project := null;  -- another tenant's event: unknown to this caller, as a missing one is
+    end if;
+    if v_event_project is null or (v_project is not null and v_project <> v_event_project) then
+      raise exception using errcode = 'P0002', message = format('unknown event %s', p_event_id);
+    end if;
+    v_project := v_event_project;
+  end if;
+  if v_member and (v_uid is null or v_project is null or not public.is_project_admin(v_project)) then
+    raise exception using errcode = '42501',
+      message = 'replay is for owners and admins of the project it replays';
+  end if;
+  v_n := public.replay_deliveries(p_event_id => p_event_id, p_agent => p_agent, p_type => p_type,
+                                  p_project_id => v_project, p_from => p_from, p_to => p_to,
+                                  p_statuses => array['dead']);
+  insert into public.replay_log (project_id, actor_id, actor, filter, replayed)
+  values (v_project, v_uid,
+          case when v_member then v_uid::text else coalesce(p_actor, 'operator') || ' as ' || session_user end,
+          jsonb_strip_nulls(jsonb_build_object('event_id', p_event_id, 'agent', p_agent, 'type', p_type,
+                                               'from', p_from, 'to', p_to, 'status', 'dead')),
+          v_n);
+  return v_n;
+end
+$$;
+
+-- create or replace keeps its grants (authenticated and service_role, 20261201000700_dashboard.sql).

@@ -111,3 +111,21 @@ def test_the_service_role_reads_the_backbones_logs_but_cannot_rewrite_them(db: p
     with as_role(db, "service_role"):  # the security-definer function still records the replay
         assert db.execute("select replay_dead_letters(p_actor => 'ops') as n").fetchone()["n"] == 0
     assert db.execute("select actor from replay_log").fetchone()["actor"].startswith("ops as ")
+
+
+def test_replaying_another_tenants_event_answers_as_for_an_event_that_does_not_exist(
+        db: psycopg.Connection, seed: Seed, victim: dict[str, UUID]) -> None:
+    attacker = seed.user()
+    mine = seed.project(owner=attacker)
+    theirs = seed.events("feedback.created")[0]["id"]
+    assert seed.events("feedback.created")[0]["metadata"]["project_id"] == str(victim["project"])
+    for project in (None, mine):
+        answers = [answer(db, attacker, "select replay_dead_letters(p_project_id => %s, p_event_id => %s)",
+                          (project, event), event) for event in (theirs, uuid4())]
+        assert answers[0] == answers[1], "replay tells whether another tenant's event exists"
+        assert answers[0][0] == "NoDataFound" and "unknown event <id>" in answers[0][1]
+    db.execute("insert into project_members (project_id, user_id, role) values (%s, %s, 'member')",
+               (victim["project"], attacker))
+    # A member of the event's project may see the event: being no admin is said as such.
+    assert answer(db, attacker, "select replay_dead_letters(p_event_id => %s)", (theirs,), theirs)[0] == \
+        "InsufficientPrivilege"
