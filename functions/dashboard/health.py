@@ -14,7 +14,7 @@ def agent_stats(conn: Conn, window_s: float) -> list[dict[str, Any]]:
     percentiles, lag now, failures, dead letters, circuit, unanswered rings."""
     return conn.execute("""
         with w as (select now() - make_interval(secs => %(w)s) as since),
-        d as (select d.* from public.event_deliveries d, w where d.created_at >= w.since),
+        d as (select d.agent, d.status from public.event_deliveries d, w where d.created_at >= w.since),
         a as (select d.agent, x.outcome, extract(epoch from x.finished_at - x.started_at) * 1000 as ms
                 from public.delivery_attempts x join public.event_deliveries d on d.id = x.delivery_id, w
                where x.started_at >= w.since)

@@ -46,7 +46,17 @@ def short(value: Any) -> str:
 
 
 def project_names(projects: list[dict[str, Any]]) -> dict[str, str]:
-    """Project id -> its name, with the slug where two projects share a name."""
+    """Project id -> its name, with the slug where two projects share a name,
+    and the id's start where they share the slug too (slugs are unique per
+    owner, so an operator can see two owners' "Acme (acme)")."""
     names = [p["name"] for p in projects]
-    return {str(p["id"]): p["name"] if names.count(p["name"]) == 1 else f"{p['name']} ({p['slug']})"
-            for p in projects}
+    pairs = [(p["name"], p["slug"]) for p in projects]
+
+    def label(p: dict[str, Any]) -> str:
+        if names.count(p["name"]) == 1:
+            return str(p["name"])
+        if pairs.count((p["name"], p["slug"])) == 1:
+            return f"{p['name']} ({p['slug']})"
+        return f"{p['name']} ({p['slug']}, {short(p['id'])})"
+
+    return {str(p["id"]): label(p) for p in projects}

@@ -81,6 +81,14 @@ def test_messages_dedupe_on_what_they_say() -> None:
     assert len({assess(e, None, None, {}).key for e in stalls}) == 2  # stalls again after progress: new message
     checks = [ev(EventType.SPEC_QUALITY_CHECKED, "spec", score=10, version=v) for v in (1, 1, 2)]
     assert len({assess(e, None, None, {}).key for e in checks}) == 2  # per spec version
+    # issue 9: re-publishing a theme's threshold or a spec's draft is the same message (one per theme and
+    # threshold, one per spec), whichever event carries it
+    thresholds = [ev(EventType.THEME_THRESHOLD_REACHED, "theme", COMPETITOR_ID, name="Dark mode", threshold=t)
+                  for t in (20, 20, 40)]
+    assert len({assess(e, None, None, {}).key for e in thresholds}) == 2
+    drafts = [ev(EventType.SPEC_AUTO_DRAFTED, "spec", aggregate_id=spec, theme="Dark mode", title="Dark mode")
+              for spec in (SPEC, SPEC, COMPETITOR_ID)]
+    assert len({assess(e, None, None, {}).key for e in drafts}) == 2
 
 
 def suppressed(decision: Any) -> dict[str, Any]:

@@ -18,16 +18,30 @@ MEMBER_READ = ("public.projects public.posts public.votes public.comments public
                "public.sentiment_analysis public.themes public.theme_feedback public.duplicates "
                "public.priority_scores public.notifications public.project_members")
 SERVICE_ONLY_TABLES = ("public.project_integrations public.feedback_embeddings public.agents "
-                       "public.event_deliveries public.delivery_attempts public.backbone_config "
-                       "public.event_rate_limits")
+                       "public.event_deliveries public.delivery_attempts public.backbone_config")
 # Read by members through each table's *_read policy (is_project_member), written by agents and the
 # backbone only (competitors and spec_comments take member writes too, below).
 MEMBER_READ_RESULTS = ("public.shadow_results public.competitors public.competitor_mentions "
                        "public.competitive_threats public.user_activity public.user_engagement "
                        "public.spec_comments public.roadmap_items public.notification_feedback "
-                       "public.spec_quality_checks public.replay_log public.agent_alerts")
+                       "public.spec_quality_checks public.agent_alerts")
+# Logs and bookkeeping written only by the backbone's security-definer functions.
+LOGS = ("public.replay_log public.rollout_changes public.clock_ticks public.agent_alert_runs public.prune_runs "
+        "public.event_rate_limits")
 # No member policy: the backbone's bookkeeping.
-SERVICE_ONLY_RESULTS = "public.rollout_changes public.clock_ticks public.agent_alert_runs public.prune_runs"
+SERVICE_ONLY_LOGS = ("public.rollout_changes public.clock_ticks public.agent_alert_runs public.prune_runs "
+                     "public.event_rate_limits")
+# Every column of the ledger but claim_token (the proof of a claim complete_delivery and fail_delivery take).
+DELIVERY_COLUMNS = ("id event_id agent event_type project_id status attempts max_attempts next_attempt_at ring_after "
+                    "lease_until claimed_by last_error event_created_at first_started_at started_at finished_at "
+                    "rung_at ring_count replay_count created_at updated_at shadow ring_errors last_ring_error "
+                    "last_request_id")
+ATTEMPT_COLUMNS = "id delivery_id attempt worker started_at finished_at outcome error"
+
+
+def columns(table: str, names: str) -> str:
+    return " ".join(f"{table}({name})" for name in names.split())
+
 
 ALLOWLIST: list[Row] = [
     # --- schemas ------------------------------------------------------------------------------
@@ -39,17 +53,16 @@ ALLOWLIST: list[Row] = [
      "migration history: the owner's only"),
 
     # --- tables: the service role -------------------------------------------------------------
-    ("table", f"{MEMBER_READ} {SERVICE_ONLY_TABLES}", "service_role", DML,
-     "the backbone's trusted server role (functions through PostgREST, bypasses RLS) reads and writes "
-     "rows; never TRUNCATE, TRIGGER or REFERENCES"),
-
-    ("table", f"{MEMBER_READ_RESULTS} {SERVICE_ONLY_RESULTS}", "service_role", DML,
-     "agents' results, rollout history, clock ticks, alerts, replay and prune logs: written by the "
-     "functions (service-role key) or the backbone's security-definer functions, read by operators"),
-    ("table", "public.feedback_lexemes", "service_role", "SELECT",
-     "hybrid search reads the lexeme index; only posts_index_lexemes() and the retention sweep "
-     "(security definer) write it"),
-    ("table", "public.feedback_lexemes", "", "", "members: nothing (a derived index of every tenant's feedback)"),
+    ("table", f"{MEMBER_READ} {SERVICE_ONLY_TABLES} {MEMBER_READ_RESULTS}", "service_role", DML,
+     "the backbone's trusted server role (bypasses RLS): the functions read rows through PostgREST "
+     "(shared/supabase_store.py) and write through the RPCs; operators' tools with the service-role key "
+     "write rows (deploy sets agents.endpoint_url); never TRUNCATE, TRIGGER or REFERENCES"),
+    ("table", LOGS, "service_role", "SELECT",
+     "replay, rollout, clock, alert-run, prune and rate-limit records: operators read them; only the "
+     "backbone's security-definer functions write them, so a service-role key cannot rewrite or erase them"),
+    ("table", "public.feedback_lexemes", "", "",
+     "nobody's: hybrid search reads the lexeme index inside match_feedback_hybrid, posts_index_lexemes() "
+     "and the retention sweep write it (all security definer); the backfill and benchmarks run as the owner"),
 
     ("table", "public.agent_drainers", "service_role", "SELECT",
      "operators see which requests are draining; only claim_next and end_drain (security definer) write it"),
@@ -63,23 +76,26 @@ ALLOWLIST: list[Row] = [
     ("table", MEMBER_READ, "authenticated", "SELECT",
      "members read their projects' rows (each table's *_read policy; the live dashboard)"),
     ("table", SERVICE_ONLY_TABLES, "", "",
-     "no table-wide member privilege: secrets (project_integrations), vectors, rate limits and the "
-     "registry (members see some of its columns, below) are the service role's alone"),
-    ("table", "public.event_deliveries public.delivery_attempts", "authenticated", "SELECT",
+     "no table-wide member privilege: secrets (project_integrations), vectors, the ledger and the "
+     "registry (members see some of their columns, below) are the service role's alone"),
+    ("column", f"{columns('public.event_deliveries', DELIVERY_COLUMNS)} "
+               f"{columns('public.delivery_attempts', ATTEMPT_COLUMNS)}", "authenticated", "SELECT",
      "the live dashboard: members read their projects' deliveries and those deliveries' attempts "
-     "(deliveries_read, attempts_read); writes stay with the service role's RPCs"),
+     "(deliveries_read, attempts_read), never the claim tokens; writes stay with the service role's RPCs"),
     ("table", MEMBER_READ_RESULTS, "authenticated", "SELECT",
      "members read their projects' shadow results, competitive intelligence, engagement, spec comments "
-     "and quality checks, roadmap, notification feedback, replay log and agent alerts (each *_read "
-     "policy; the dashboard)"),
-    ("table", SERVICE_ONLY_RESULTS, "", "",
-     "no member policy: rollout history, clock ticks, alert runs and prune runs are the backbone's"),
+     "and quality checks, roadmap, notification feedback and agent alerts (each *_read policy; the "
+     "dashboard)"),
+    ("table", "public.replay_log", "authenticated", "SELECT",
+     "members read their projects' replays on the dashboard (replay_log_read)"),
+    ("table", SERVICE_ONLY_LOGS, "", "",
+     "no member policy: rollout history, clock ticks, alert runs, prune runs and rate limits are the "
+     "backbone's"),
     ("column", "public.agents(name) public.agents(event_types) public.agents(enabled) public.agents(mode) "
-               "public.agents(rollout_percent) public.agents(max_attempts) public.agents(timeout_ms) "
-               "public.agents(serialize_by_project) public.agents(circuit_state) "
-               "public.agents(consecutive_failures) public.agents(circuit_opened_at) public.agents(description)",
+               "public.agents(rollout_percent) public.agents(circuit_state) public.agents(consecutive_failures)",
      "authenticated", "SELECT",
-     "the dashboard shows the registry (agents_read), never its endpoints or secrets"),
+     "what the dashboard shows of the registry (agents_read: names, subscriptions, mode, rollout, circuit), "
+     "never its endpoints, secrets or tuning"),
     ("column", "public.competitors(project_id) public.competitors(name) public.competitors(aliases) "
                "public.competitors(domains)", "authenticated", "INSERT",
      "members add competitors to their projects' catalogue (competitors_create); never ids or dates"),
@@ -91,8 +107,8 @@ ALLOWLIST: list[Row] = [
      "authenticated", "INSERT", "members comment on their projects' specs as themselves (spec_comments_create)"),
     ("column", "public.projects(name) public.projects(slug) public.projects(owner_id) public.projects(settings)",
      "authenticated", "INSERT",
-     "a member creates a project they own (projects_create); the id is made by the server, so no "
-     "'duplicate key' answer tells whether another tenant's id exists"),
+     "a member creates a project they own (projects_create); the id is made by the server and slugs are "
+     "unique per owner, so no 'duplicate key' answer tells whether another tenant's id or slug exists"),
     ("column", "public.project_members(project_id) public.project_members(user_id) public.project_members(role)",
      "authenticated", "INSERT", "owners and admins invite (members_invite; admins invite members only)"),
     ("table", "public.project_members", "authenticated", "DELETE",
@@ -111,17 +127,18 @@ ALLOWLIST: list[Row] = [
      "members edit a spec's text; approving, completing and linking is for owners and admins (specs_guard)"),
 
     # --- sequences -------------------------------------------------------------------------------
-    ("sequence", "public.event_deliveries_id_seq public.delivery_attempts_id_seq", "service_role", "USAGE SELECT",
-     "ledger rows the service role may insert; no setval, and no nextval for anon or members"),
-    ("sequence", "public.shadow_results_id_seq public.rollout_changes_id_seq public.replay_log_id_seq "
-                 "public.notification_feedback_id_seq public.prune_runs_id_seq", "service_role", "USAGE SELECT",
-     "identity columns of tables the service role writes; no setval, and no nextval for anon or members"),
+    ("sequence", "public.event_deliveries_id_seq public.delivery_attempts_id_seq public.shadow_results_id_seq "
+                 "public.rollout_changes_id_seq public.replay_log_id_seq public.notification_feedback_id_seq "
+                 "public.prune_runs_id_seq", "", "",
+     "identity columns: an insert takes the next value without any privilege on the sequence, and "
+     "nobody calls nextval(), currval() or setval() on them"),
 
     # --- functions: policy helpers ------------------------------------------------------------------
     ("function", "public.is_project_member(uuid) public.is_project_admin(uuid) public.post_project(uuid) "
                  "public.is_project_owner(uuid)",
-     "authenticated service_role", "EXECUTE",
-     "RLS policies call them as the querying member; they answer only about the caller's own projects"),
+     "authenticated", "EXECUTE",
+     "RLS policies call them as the querying member; they answer only about the caller's own projects "
+     "(the service role bypasses RLS and needs none of them)"),
 
     # --- functions: the backbone's API --------------------------------------------------------------
     ("function", "public.claim_delivery(uuid, text, text) "
@@ -130,9 +147,12 @@ ALLOWLIST: list[Row] = [
                  "public.claim_next(text, text, uuid, uuid, integer) public.end_drain(uuid, text, uuid, boolean) "
                  "public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean) "
                  "public.publish_events(jsonb) "
-                 "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid) "
                  "public.reserve_notification(jsonb) public.finish_notification(text, text, text, jsonb, text)",
      "service_role", "EXECUTE", "the functions' RPCs through PostgREST (shared/supabase_store.py)"),
+    ("function", "public.match_feedback(uuid, text, double precision[], integer, double precision, uuid)",
+     "service_role", "EXECUTE",
+     "the embeddings-only duplicate search: duplicate functions deployed before hybrid search "
+     "(match_feedback_hybrid) still call it during a rolling deploy"),
     ("function", "public.complete_shadow(bigint, uuid, jsonb, text) "
                  "public.competitor_mentions_between(uuid, timestamp with time zone, timestamp with time zone) "
                  "public.engagement_activity(uuid, uuid, timestamp with time zone) "
@@ -145,15 +165,16 @@ ALLOWLIST: list[Row] = [
     ("function", "public.valid_subscriptions(text[])", "service_role", "EXECUTE",
      "the agents_event_types_valid check constraint calls it as whoever writes the registry"),
     ("function", "public.feedback_tsvector(text, text) public.lexeme_overlap(tsvector, tsvector) "
-                 "public.hybrid_weights()", "service_role", "EXECUTE",
-     "pure helpers of hybrid search that the operations backfill and the duplicates benchmark call"),
+                 "public.hybrid_weights()", "", "",
+     "pure helpers of hybrid search: called inside match_feedback_hybrid and posts_index_lexemes "
+     "(security definer) and by the owner's backfill and benchmarks"),
     ("function", "public.replay_dead_letters(uuid, uuid, text, text, timestamp with time zone, "
                  "timestamp with time zone, text)", "authenticated service_role", "EXECUTE",
      "the dashboard's replay of dead letters: it checks the caller is an owner or admin of the project "
      "and records every replay in replay_log; operators call it with the service-role key"),
     ("function", "public.project_settings_problem(jsonb)", "authenticated service_role", "EXECUTE",
-     "a pure check: the settings trigger runs it as the member writing a project; the runtime may ask "
-     "why stored settings are invalid (to fail a delivery permanently)"),
+     "a pure check that the settings trigger (not security definer) runs as whoever writes a project: "
+     "a member creating one, the service role (or an operator) editing settings"),
     ("function", "public.sweep_deliveries(integer) public.run_periodic(integer) public.replay_dead(text) "
                  "public.resolve_stale_notifications() public.prune_rate_limits() "
                  "public.collect_ring_errors(integer) public.record_ring_error(bigint, text) "
