@@ -34,6 +34,11 @@ def register(sub: Any) -> None:
     back.add_argument("--reason", help="recorded in rollout_changes")
     back.add_argument("--by", help="who (default: the database user)")
     back.set_defaults(handler=cmd_rollback)
+    history = cmds.add_parser("history", help="the recorded changes (rollout_changes), newest first")
+    history.add_argument("agent", nargs="?")
+    history.add_argument("--limit", type=int, default=20, help="changes to list (default 20)")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=cmd_history)
     comp = cmds.add_parser("compare", help="shadow decisions beside what is live for the same items")
     comp.add_argument("--agent", required=True)
     comp.add_argument("--project", help="only this project id")
@@ -96,12 +101,35 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _change_line(c: dict[str, Any]) -> str:
-    """``sentiment: live 25% -> shadow``: a percentage means something for live only."""
-    def side(mode: str, percent: int) -> str:
-        return f"{mode} {percent}%" if mode == "live" else mode
+def cmd_history(args: argparse.Namespace) -> int:
+    from signalsloop.db import connect
+    from signalsloop.operations.rollout import changes
 
-    return (f"{c['agent']}: {side(c['from_mode'], c['from_percent'])} -> {side(c['to_mode'], c['to_percent'])} "
+    if args.limit < 1:
+        raise BadRequest("--limit must be 1 or more")
+    with connect(_url()) as conn:
+        rows = changes(conn, args.agent, args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return EXIT_OK
+    table = Table(title="rollout changes", header_style="bold")
+    for name in ("when", "who", "agent", "from", "to", "why"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(str(r["changed_at"])[:19], r["changed_by"], r["agent"],
+                      _side(r["from_mode"], r["from_percent"]), _side(r["to_mode"], r["to_percent"]),
+                      r["reason"] or "-")
+    Console(soft_wrap=True).print(table)
+    return EXIT_OK
+
+
+def _side(mode: str, percent: int) -> str:
+    """``live 25%``, ``shadow``: a percentage means something for live only."""
+    return f"{mode} {percent}%" if mode == "live" else mode
+
+
+def _change_line(c: dict[str, Any]) -> str:
+    return (f"{c['agent']}: {_side(c['from_mode'], c['from_percent'])} -> {_side(c['to_mode'], c['to_percent'])} "
             f"(event {c['event_id']})")
 
 
