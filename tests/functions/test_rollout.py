@@ -176,15 +176,18 @@ def test_rollback_during_a_burst_loses_and_doubles_nothing(pipeline: Pipeline, s
     assert count(seed, "select count(*) as n from shadow_results where agent = 'sentiment'") == len(shadow)
 
 
+@pytest.mark.parametrize("mode", ["live", "shadow"])
 def test_notify_hears_a_rollout_change_and_records_nothing(slack_pipeline: Pipeline, slack: FakeSlackServer,
-                                                           seed: Seed, db: psycopg.Connection) -> None:
+                                                           seed: Seed, db: psycopg.Connection, mode: str) -> None:
     """An operator's event carries no project: notify finishes it with nothing to
-    record or send (it used to die on the notifications foreign key)."""
+    record or send, live or in shadow (both used to die on a projects foreign key)."""
+    set_rollout(db, "notify", mode, by="ops")
     set_rollout(db, "sentiment", "live", 25, by="ana", reason="week 3")
-    (changed,) = seed.events(EventType.AGENT_ROLLOUT_CHANGED)
-    assert {d["agent"] for d in seed.deliveries(event_id=changed["id"])} >= {"notify"}
+    (changed,) = [e for e in seed.events(EventType.AGENT_ROLLOUT_CHANGED) if e["payload"]["agent"] == "sentiment"]
     reply = slack_pipeline.deliver("notify", changed)
     assert (reply["code"], reply["status"]) == (200, "succeeded"), reply
     (delivery,) = seed.deliveries(event_id=changed["id"], agent="notify")
     assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("succeeded", 1, None)
+    assert delivery["shadow"] is (mode == "shadow")
     assert count(seed, "select count(*) as n from notifications") == 0 and slack.posted == []
+    assert count(seed, "select count(*) as n from shadow_results") == 0

@@ -216,5 +216,7 @@ def test_the_whole_cutover_through_the_documented_commands(stack: Stack, cli: Cl
     assert {r["mode"] for r in cli.json("rollout", "status")} == {"shadow"}
     h.settle(stack, timeout=60)
     # every rollout change is an event every agent on '*' hears; none of them left a dead delivery
-    assert h.rows(url, "select status, count(*) as n from public.event_deliveries group by status") == \
-        [{"status": "succeeded", "n": h.scalar(url, "select count(*) from public.event_deliveries")}]
+    unfinished = h.rows(url, "select d.agent, e.type, d.status, left(d.last_error, 200) as error "
+                             "from public.event_deliveries d join public.events e on e.id = d.event_id "
+                             "where d.status <> 'succeeded'")
+    assert unfinished == []
