@@ -129,8 +129,10 @@ def _side(mode: str, percent: int) -> str:
 
 
 def _change_line(c: dict[str, Any]) -> str:
-    return (f"{c['agent']}: {_side(c['from_mode'], c['from_percent'])} -> {_side(c['to_mode'], c['to_percent'])} "
-            f"(event {c['event_id']})")
+    before, after = _side(c["from_mode"], c["from_percent"]), _side(c["to_mode"], c["to_percent"])
+    if before == after:
+        return f"{c['agent']}: {after}, unchanged (recorded, event {c['event_id']})"
+    return f"{c['agent']}: {before} -> {after} (event {c['event_id']})"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
