@@ -36,6 +36,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "signalsloop.operations.notifications",
     "signalsloop.operations.dashboard",
     "signalsloop.operations.lifecycle_cli",
+    "signalsloop.operations.feedback_cli",
 )
 
 

@@ -34,6 +34,11 @@ def register(sub: Any) -> None:
     back.add_argument("--reason", help="recorded in rollout_changes")
     back.add_argument("--by", help="who (default: the database user)")
     back.set_defaults(handler=cmd_rollback)
+    history = cmds.add_parser("history", help="the recorded changes (rollout_changes), newest first")
+    history.add_argument("agent", nargs="?")
+    history.add_argument("--limit", type=int, default=20, help="changes to list (default 20)")
+    history.add_argument("--json", action="store_true")
+    history.set_defaults(handler=cmd_history)
     comp = cmds.add_parser("compare", help="shadow decisions beside what is live for the same items")
     comp.add_argument("--agent", required=True)
     comp.add_argument("--project", help="only this project id")
@@ -91,35 +96,76 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     for change in changed:
         print(_change_line(change))
     if not changed:
-        print("nothing to roll back: no agent is live")
+        print(f"nothing to roll back: {args.agent} is not live" if args.agent
+              else "nothing to roll back: no agent is live")
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    from signalsloop.db import connect
+    from signalsloop.operations.rollout import changes
+
+    if args.limit < 1:
+        raise BadRequest("--limit must be 1 or more")
+    with connect(_url()) as conn:
+        rows = changes(conn, args.agent, args.limit)
+    if args.json:
+        print(json.dumps(rows, default=str, indent=2))
+        return EXIT_OK
+    table = Table(title="rollout changes", header_style="bold")
+    for name in ("when", "who", "agent", "from", "to", "why"):
+        table.add_column(name)
+    for r in rows:
+        table.add_row(str(r["changed_at"])[:19], r["changed_by"], r["agent"],
+                      _side(r["from_mode"], r["from_percent"]), _side(r["to_mode"], r["to_percent"]),
+                      r["reason"] or "-")
+    Console(soft_wrap=True).print(table)
+    return EXIT_OK
+
+
+def _side(mode: str, percent: int) -> str:
+    """``live 25%``, ``shadow``: a percentage means something for live only."""
+    return f"{mode} {percent}%" if mode == "live" else mode
+
+
 def _change_line(c: dict[str, Any]) -> str:
-    return (f"{c['agent']}: {c['from_mode']} {c['from_percent']}% -> {c['to_mode']} {c['to_percent']}% "
-            f"(event {c['event_id']})")
+    before, after = _side(c["from_mode"], c["from_percent"]), _side(c["to_mode"], c["to_percent"])
+    if before == after:
+        return f"{c['agent']}: {after}, unchanged (recorded, event {c['event_id']})"
+    return f"{c['agent']}: {before} -> {after} (event {c['event_id']})"
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.compare import compare
-    from signalsloop.operations.query import parse_duration, parse_uuid
+    from signalsloop.operations.query import parse_duration, parse_uuid, query
 
     if args.limit < 0:
         raise BadRequest("--limit must be 0 or more")
     project = parse_uuid(args.project, "project id") if args.project else None
+    since = parse_duration(args.since)
     with connect(_url()) as conn:
-        report = compare(conn, args.agent, project, parse_duration(args.since))
+        if not query(conn, "select 1 from public.agents where name = %s", (args.agent,)):
+            raise BadRequest(f"unknown agent {args.agent!r}")
+        report = compare(conn, args.agent, project, since)
+    report["disagreeing"] = len(report["disagreements"])
     report["disagreements"] = report["disagreements"][: args.limit]
     if args.json:
         print(json.dumps(report, default=str, indent=2))
         return EXIT_OK
     console = Console(soft_wrap=True)
     figures = {k: v for k, v in report.items() if k not in ("disagreements", "agent", "kind")}
-    console.print(f"[bold]{report['agent']}[/bold] shadow vs live ({report['kind']}): "
+    kind = "" if report["kind"] == report["agent"] else f" ({report['kind']})"
+    console.print(f"[bold]{report['agent']}[/bold] shadow vs live{kind}: "
                   + ", ".join(f"{k} {_fmt(v)}" for k, v in figures.items()))
+    if not report["shadow_items"]:
+        console.print(f"no shadow decisions of {args.agent} in the last {args.since}: "
+                      f"signalsloop rollout set {args.agent} shadow, then let feedback come in")
     if report["disagreements"]:
-        table = Table(title="disagreements", header_style="bold")
+        shown = len(report["disagreements"])
+        title = f"disagreements ({shown} of {report['disagreeing']}; --limit for more)" \
+            if shown < report["disagreeing"] else "disagreements"
+        table = Table(title=title, header_style="bold")
         keys = list(report["disagreements"][0])
         for key in keys:
             table.add_column(key)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 from functions.notify import digest
 from functions.notify.scoring import RANK, Assessment, Importance, assess
@@ -33,6 +34,9 @@ DEFAULT_DIGEST_MIN_IMPORTANCE = "low"
 # configured, or posted-maybe (a timeout after the request left). A retry that
 # finds one of these recorded by an earlier attempt publishes it too (same id).
 PUBLISHED_STATUSES = ("sent", "unconfigured", "unknown")
+# Operator events (agent.rollout_changed, ...) carry the nil project id: no
+# project means no channel, settings or notifications row to record.
+NO_PROJECT = UUID(int=0)
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ class NotifyAgent:
 
     def load(self, event: DomainEvent, deps: Deps) -> Context:
         store = deps.store
+        if event.project_id == NO_PROJECT:
+            return Context(None, None, {}, [], datetime.now().astimezone())
         settings = project_settings(store, event.project_id)
         now = datetime.now().astimezone()
         if event.type == EventType.CLOCK_TICK:
@@ -130,6 +136,8 @@ def _is_repeat(event: DomainEvent, context: Context) -> bool:
 
 
 def decide(event: DomainEvent, context: Context) -> Decision:
+    if event.project_id == NO_PROJECT:
+        return Decision(summary={"skipped": "no project (an operator event)"})
     if event.type == EventType.CLOCK_TICK:
         return digest.decide(event, context.queued, context.settings, context.now,
                              channel_for("digest", context.settings))

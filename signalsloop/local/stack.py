@@ -294,6 +294,18 @@ def masked(url: str) -> str:
     return url.replace(f":{password}@", ":***@") if password else url
 
 
+def _stop_on_signals() -> None:
+    """SIGTERM (``kill PID``) stops the stack as Ctrl-C does, and so does
+    SIGINT when the shell that started ``signalsloop dev &`` ignores it for
+    background jobs: functions, relay, dashboard and PostgreSQL go with it."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def main_dev(args: Any) -> int:
     """``signalsloop dev``: run everything until Ctrl-C."""
     from rich.console import Console
@@ -302,6 +314,7 @@ def main_dev(args: Any) -> int:
     from shared.settings import load_settings
 
     console = Console()
+    _stop_on_signals()
     settings = load_settings()
     secret = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
     stack = Stack(database_url=settings.database_url, base_port=args.base_port,
@@ -324,7 +337,7 @@ def main_dev(args: Any) -> int:
     console.print(table)
     shown = masked(stack.database_url or "")
     console.print(f"Other terminals: export DATABASE_URL='{shown}' then signalsloop events tail, "
-                  "signalsloop agents, ... Ctrl-C stops everything.")
+                  "signalsloop agents, ... Ctrl-C stops everything.", soft_wrap=True)
     try:
         while True:
             time.sleep(1)

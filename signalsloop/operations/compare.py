@@ -34,7 +34,18 @@ def compare(conn: psycopg.Connection[Any], agent: str, project: UUID | None = No
     latest = {str(s["aggregate_id"]): s for s in shadows}  # the newest decision per item
     kind = agent if agent in COMPARERS else "generic"
     report = COMPARERS[kind](conn, latest)
+    report["disagreements"] = _with_titles(conn, report["disagreements"])
     return {"agent": agent, "kind": kind, "shadow_items": len(latest), **report}
+
+
+def _with_titles(conn: psycopg.Connection[Any], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The feedback's title beside its id, so a person can say which side is right."""
+    items = [r["item"] for r in rows]
+    titles = {str(r["id"]): r["title"] for r in
+              query(conn, "select id, title from public.posts where id = any(%s::uuid[])", (items,))}
+    if not titles:
+        return rows
+    return [{"item": r["item"], "title": titles.get(r["item"], ""), **r} for r in rows]
 
 
 def _rows(shadow: Mapping[str, Any], table: str) -> list[dict[str, Any]]:

@@ -22,13 +22,18 @@ def legacy_label(compound: float) -> str:
 
 
 def write_legacy_sentiment(conn: psycopg.Connection[Any], since: timedelta) -> int:
-    """Sentiment for the window's posts that have none live yet."""
+    """Sentiment for the window's posts that have none live yet, except the
+    share the sentiment agent has live: the legacy writer is off for the same
+    items (``rollout_bucket``), as the plan's cutover asks of the real one."""
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
     vader = SentimentIntensityAnalyzer()
     posts = query(conn, "select p.id, p.project_id, p.title, p.body from public.posts p "
                         "left join public.sentiment_analysis s on s.feedback_id = p.id "
-                        "where s.feedback_id is null and p.created_at >= now() - %s", (since,))
+                        "cross join public.agents a "
+                        "where a.name = 'sentiment' and s.feedback_id is null and p.created_at >= now() - %s "
+                        "and not (a.mode = 'live' and public.rollout_bucket('sentiment', p.id) < a.rollout_percent)",
+                  (since,))
     for post in posts:
         compound = float(vader.polarity_scores(f"{post['title']}. {post['body']}")["compound"])
         query(conn, "insert into public.sentiment_analysis (feedback_id, project_id, label, score, confidence, model) "

@@ -137,8 +137,8 @@ def test_compare_reports_agreements_and_disagreements(db: psycopg.Connection, se
     report = compare(db, "sentiment", project)
     assert report["compared"] == 4 and report["label_agreement"] == 0.75
     assert report["score_correlation"] > 0.9
-    assert report["disagreements"] == [{"item": str(posts[2]), "shadow": "neutral", "live": "negative",
-                                        "live_model": "legacy-http/vader"}]
+    assert report["disagreements"] == [{"item": str(posts[2]), "title": "Post 2", "shadow": "neutral",
+                                        "live": "negative", "live_model": "legacy-http/vader"}]
 
 
 def test_rollback_during_a_burst_loses_and_doubles_nothing(pipeline: Pipeline, seed: Seed,
@@ -174,3 +174,20 @@ def test_rollback_during_a_burst_loses_and_doubles_nothing(pipeline: Pipeline, s
     analyzed = seed.events(EventType.SENTIMENT_ANALYZED)
     assert len(analyzed) == len(live) == count(seed, "select count(*) as n from sentiment_analysis")
     assert count(seed, "select count(*) as n from shadow_results where agent = 'sentiment'") == len(shadow)
+
+
+@pytest.mark.parametrize("mode", ["live", "shadow"])
+def test_notify_hears_a_rollout_change_and_records_nothing(slack_pipeline: Pipeline, slack: FakeSlackServer,
+                                                           seed: Seed, db: psycopg.Connection, mode: str) -> None:
+    """An operator's event carries no project: notify finishes it with nothing to
+    record or send, live or in shadow (both used to die on a projects foreign key)."""
+    set_rollout(db, "notify", mode, by="ops")
+    set_rollout(db, "sentiment", "live", 25, by="ana", reason="week 3")
+    (changed,) = [e for e in seed.events(EventType.AGENT_ROLLOUT_CHANGED) if e["payload"]["agent"] == "sentiment"]
+    reply = slack_pipeline.deliver("notify", changed)
+    assert (reply["code"], reply["status"]) == (200, "succeeded"), reply
+    (delivery,) = seed.deliveries(event_id=changed["id"], agent="notify")
+    assert (delivery["status"], delivery["attempts"], delivery["last_error"]) == ("succeeded", 1, None)
+    assert delivery["shadow"] is (mode == "shadow")
+    assert count(seed, "select count(*) as n from notifications") == 0 and slack.posted == []
+    assert count(seed, "select count(*) as n from shadow_results") == 0

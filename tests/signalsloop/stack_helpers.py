@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -97,6 +98,16 @@ def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
 
 
 # -- the stack --------------------------------------------------------------------
+
+
+@contextmanager
+def running_stack(pg_server: str, slack: FakeSlackServer, log_dir: Path) -> Iterator[Stack]:
+    """The whole stack (offline analyzer, fake Slack, fast ledger settings) on a fresh database."""
+    with fresh_database(pg_server) as url:
+        configure(url, **FAST_CONFIG)
+        with Stack(database_url=url, base_port=None, sweep_interval=0.2, log_dir=log_dir,
+                   extra_env=stack_env(None, slack)) as running:
+            yield running
 
 
 def stack_env(openai: FakeOpenAIServer | None, slack: FakeSlackServer) -> dict[str, str]:

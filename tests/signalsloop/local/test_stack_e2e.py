@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from psycopg.types.json import Jsonb
@@ -28,12 +27,8 @@ def slack() -> Iterator[FakeSlackServer]:
 
 @pytest.fixture(scope="module")
 def stack(pg_server: str, slack: FakeSlackServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with h.fresh_database(pg_server) as url:
-        h.configure(url, **h.FAST_CONFIG)
-        logs: Path = tmp_path_factory.mktemp("e2e-logs")
-        with Stack(database_url=url, base_port=None, sweep_interval=0.2, log_dir=logs,
-                   extra_env=h.stack_env(None, slack)) as running:
-            yield running
+    with h.running_stack(pg_server, slack, tmp_path_factory.mktemp("e2e-logs")) as running:
+        yield running
 
 
 @pytest.mark.timeout(120)
