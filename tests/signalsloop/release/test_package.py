@@ -31,6 +31,9 @@ from signalsloop import ROOT
 from signalsloop.release import deploy, package
 
 SECRET = "package-test-secret"
+# Phase-2 agents, and the Phase-3 functions that ship without the offline
+# analyzer (spec_quality) or are called by Slack rather than the ledger (slack_actions).
+BUILT = ("priority", "sentiment", "spec_quality", "slack_actions")
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[a-z0-9,_-]+\])?==[^\s=]+$")
 # Every variable that could make the packaged function read something from here.
 LEAKY_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "DATABASE_URL", "SUPABASE_URL",
@@ -39,11 +42,11 @@ LEAKY_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "DATABASE_URL", "SUPAB
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """priority and sentiment, built once into a folder outside the repository."""
+    """The agents under test, built once into a folder outside the repository."""
     out = tmp_path_factory.mktemp("functions")
     assert not out.resolve().is_relative_to(ROOT)
-    assert package.main(["--out", str(out), "priority", "sentiment"]) == 0
-    return {name: out / name for name in ("priority", "sentiment")}
+    assert package.main(["--out", str(out), *BUILT]) == 0
+    return {name: out / name for name in BUILT}
 
 
 def isolated_env(pkg: Path) -> dict[str, str]:
@@ -111,7 +114,7 @@ print(json.dumps({"shared": shared.__file__, "functions": functions.__file__,
 """
 
 
-@pytest.mark.parametrize("agent", ["priority", "sentiment"])
+@pytest.mark.parametrize("agent", BUILT)
 def test_packaged_function_imports_only_from_its_own_folder(built: dict[str, Path], agent: str) -> None:
     pkg = built[agent]
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=pkg, env=isolated_env(pkg), capture_output=True,
@@ -127,7 +130,7 @@ def test_packaged_function_imports_only_from_its_own_folder(built: dict[str, Pat
     assert any(Path(f).is_relative_to(pkg / "functions" / agent) for f in found["modules"])
 
 
-@pytest.mark.parametrize("agent", ["priority", "sentiment"])
+@pytest.mark.parametrize("agent", ["priority", "sentiment", "spec_quality"])
 def test_packaged_function_serves_401_and_400(serve: Callable[[str], str], agent: str) -> None:
     url = serve(agent)
     assert httpx.post(url, json={"type": "INSERT"}, timeout=10).status_code == 401
@@ -154,7 +157,7 @@ def pins(pkg: Path) -> dict[str, tuple[str, set[str]]]:
     return found
 
 
-@pytest.mark.parametrize("agent", ["priority", "sentiment"])
+@pytest.mark.parametrize("agent", BUILT)
 def test_requirements_are_pinned_and_closed(built: dict[str, Path], agent: str) -> None:
     pinned = pins(built[agent])
     for name in ("functions-framework", "flask", "pydantic", "psycopg", "psycopg-binary", "supabase"):
@@ -173,6 +176,8 @@ def test_requirements_are_pinned_and_closed(built: dict[str, Path], agent: str) 
 def test_only_agents_that_need_them_get_the_heavy_dependencies(built: dict[str, Path]) -> None:
     assert "wordllama" not in pins(built["priority"])
     assert {"wordllama", "vadersentiment", "openai"} <= set(pins(built["sentiment"]))
+    assert "openai" in pins(built["spec_quality"]) and "numpy" not in pins(built["spec_quality"])
+    assert "slack-sdk" in pins(built["slack_actions"]) and "openai" not in pins(built["slack_actions"])
 
 
 def test_folder_layout_and_deploy_notes(built: dict[str, Path]) -> None:

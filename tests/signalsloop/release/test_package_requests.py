@@ -1,0 +1,205 @@
+"""The packaged spec_quality and slack_actions functions handle real requests
+on their own: started from the built folder with nothing from the repository
+importable, against a real database, they do their work, and every library a
+request loads (lazy imports included) is pinned in the folder's requirements.
+
+tests/signalsloop/release/test_package.py proves the layout, the pins and the
+401/400 answers; these tests go one step further, through a whole request.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata as metadata
+import json
+import subprocess
+import sys
+import sysconfig
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+from uuid import UUID, uuid4
+
+import httpx
+import pytest
+from packaging.utils import canonicalize_name
+from psycopg.types.json import Jsonb
+from slack_sdk.signature import SignatureVerifier
+
+from shared.events import WebhookPayload
+from signalsloop import ROOT
+from signalsloop.release import package
+from tests.helpers import Seed
+from tests.signalsloop.release.test_package import SECRET, free_port, isolated_env, pins, wait_serving
+
+SIGNING_SECRET = "packaged-slack-signing-secret"
+AGENTS = ("spec_quality", "slack_actions")
+
+# One request through the function's own app, in a process that sees only the
+# built folder; prints the answer and every module the request made Python load.
+REQUEST_PROBE = """
+import json, sys
+before = set(sys.modules)
+from functions_framework import create_app
+request = json.loads(sys.stdin.read())
+client = create_app("handle", "main.py").test_client()
+reply = client.post("/", data=request["body"].encode(), headers=request["headers"],
+                    content_type=request["content_type"])
+loaded = {name: getattr(m, "__file__", None) for name, m in list(sys.modules.items()) if name not in before}
+print(json.dumps({"status": reply.status_code, "json": reply.get_json(silent=True), "modules": loaded}))
+"""
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    out = tmp_path_factory.mktemp("functions")
+    assert not out.resolve().is_relative_to(ROOT)
+    assert package.main(["--out", str(out), *AGENTS]) == 0
+    return {name: out / name for name in AGENTS}
+
+
+def env_for(pkg: Path, db_url: str) -> dict[str, str]:
+    return {**isolated_env(pkg), "DATABASE_URL": db_url, "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+            "OPENAI_API_KEY": ""}
+
+
+def run_request(pkg: Path, db_url: str, body: bytes, headers: dict[str, str],
+                content_type: str = "application/json") -> dict[str, Any]:
+    request = {"body": body.decode(), "headers": headers, "content_type": content_type}
+    done = subprocess.run([sys.executable, "-c", REQUEST_PROBE], cwd=pkg, env=env_for(pkg, db_url),
+                          input=json.dumps(request), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def unpinned_libraries(pkg: Path, modules: dict[str, str | None]) -> dict[str, list[str]]:
+    """Modules loaded from site-packages whose distribution the folder does not pin."""
+    site = {Path(sysconfig.get_paths()[k]).resolve() for k in ("purelib", "platlib")}
+    owners = metadata.packages_distributions()
+    pinned = set(pins(pkg))
+    missing: dict[str, list[str]] = {}
+    for name, file in modules.items():
+        if not file or not any(Path(file).resolve().is_relative_to(s) for s in site):
+            continue  # the standard library, or the folder's own code
+        top = name.split(".")[0]
+        dists = {canonicalize_name(d) for d in owners.get(top, [])}
+        if not dists & pinned:
+            missing.setdefault(top, sorted(dists) or ["<no distribution>"])
+    return missing
+
+
+def sign(body: bytes, *, secret: str = SIGNING_SECRET, age: float = 0) -> dict[str, str]:
+    timestamp = str(int(time.time() - age))
+    return {"X-Slack-Request-Timestamp": timestamp,
+            "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)}
+
+
+def click(notification: UUID, user: str = "U42", action: str = "notification_useful") -> bytes:
+    payload = {"type": "block_actions", "user": {"id": user, "username": "ann"},
+               "actions": [{"action_id": action, "block_id": "signalsloop_feedback", "value": str(notification)}]}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def a_notification(seed: Seed) -> UUID:
+    row = seed.conn.execute("insert into notifications (project_id, dedupe_key, text, status, importance) "
+                            "values (%s, %s, 'Spec drafted', 'sent', 'high') returning id",
+                            (seed.project(), f"k-{uuid4()}")).fetchone()
+    assert row is not None
+    return UUID(str(row["id"]))
+
+
+def drafted_spec(seed: Seed) -> dict[str, Any]:
+    """A drafted spec and its spec.auto_drafted event (fanned out to spec_quality)."""
+    seed.configure(drain_budget_ms=0)
+    project = seed.project(owner=seed.user())
+    post = seed.post(project, "Dark mode please", "My eyes hurt at night")
+    content = {"problem": "Night-shift users cannot read the white screens in dark rooms.",
+               "evidence": [{"feedback_id": str(post), "quote": "Dark mode please", "votes": 3}],
+               "user_stories": ["As an operator, I want a dark theme so that I can work at night."]}
+    spec = seed.conn.execute("insert into specs (project_id, title, content, source) values (%s, %s, %s, 'agent') "
+                             "returning id", (project, "Build: dark mode", Jsonb(content))).fetchone()
+    assert spec is not None
+    row = seed.conn.execute(
+        "insert into events (type, aggregate_type, aggregate_id, payload, metadata) "
+        "values ('spec.auto_drafted', 'spec', %s, %s, %s) returning *",
+        (spec["id"], Jsonb({"spec_id": str(spec["id"])}),
+         Jsonb({"project_id": str(project), "producer": "spec_writer"}))).fetchone()
+    assert row is not None
+    return dict(row)
+
+
+def test_packaged_spec_quality_checks_a_spec_and_pins_all_it_loads(built: dict[str, Path], db_url: str,
+                                                                    seed: Seed) -> None:
+    event = drafted_spec(seed)
+    body = json.dumps(WebhookPayload.for_event(json.loads(json.dumps(event, default=str)))).encode()
+    result = run_request(built["spec_quality"], db_url, body, {"Authorization": f"Bearer {SECRET}"})
+    assert result["status"] == 200 and result["json"]["status"] == "succeeded", result["json"]
+    [check] = seed.conn.execute("select * from spec_quality_checks where spec_id = %s",
+                                (event["aggregate_id"],)).fetchall()
+    assert check["spec_version"] == 1 and 0 < check["score"] < 100 and check["model"] == "offline-rubric-v1"
+    assert [e["type"] for e in seed.events("spec.quality_checked")] == ["spec.quality_checked"]
+    assert "psycopg" in {m.split(".")[0] for m in result["modules"]}, "the request went through the database"
+    assert unpinned_libraries(built["spec_quality"], result["modules"]) == {}
+
+
+def test_packaged_slack_actions_records_a_click_and_pins_all_it_loads(built: dict[str, Path], db_url: str,
+                                                                      seed: Seed) -> None:
+    note = a_notification(seed)
+    body = click(note)
+    result = run_request(built["slack_actions"], db_url, body, sign(body), "application/x-www-form-urlencoded")
+    assert result["status"] == 200 and result["json"]["results"] == ["recorded"], result["json"]
+    assert "slack_sdk" in {m.split(".")[0] for m in result["modules"]}, "the signature was checked by slack-sdk"
+    assert unpinned_libraries(built["slack_actions"], result["modules"]) == {}
+    [verdict] = seed.conn.execute("select * from notification_feedback").fetchall()
+    assert (verdict["notification_id"], verdict["slack_user_id"], verdict["verdict"]) == (note, "U42", "useful")
+
+
+def test_the_import_check_finds_a_library_the_folder_does_not_pin(built: dict[str, Path]) -> None:
+    """The check above can fail: numpy is installed here but not in slack_actions' folder."""
+    import numpy
+
+    assert unpinned_libraries(built["slack_actions"], {"numpy": numpy.__file__}) == {"numpy": ["numpy"]}
+
+
+@pytest.fixture
+def served_slack_actions(built: dict[str, Path], db_url: str) -> Iterator[Callable[..., httpx.Response]]:
+    """slack_actions served by functions-framework from its built folder, over real HTTP."""
+    pkg, port = built["slack_actions"], free_port()
+    cmd = [sys.executable, "-m", "functions_framework", "--target", "handle", "--source", "main.py",
+           "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, cwd=pkg, env=env_for(pkg, db_url), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_serving(proc, url)
+
+        def post(body: bytes, headers: dict[str, str]) -> httpx.Response:
+            return httpx.post(url, content=body, timeout=10,
+                              headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+        yield post
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def test_packaged_slack_actions_over_http_signed_right_wrong_old_and_repeated(
+        served_slack_actions: Callable[..., httpx.Response], seed: Seed) -> None:
+    post = served_slack_actions
+    note = a_notification(seed)
+    body = click(note)
+    assert post(body, {}).status_code == 401  # unsigned
+    assert post(body, sign(body, secret="someone-else")).status_code == 401
+    assert post(body, sign(body, age=6 * 60)).status_code == 401  # replayed: an old timestamp
+    assert seed.conn.execute("select count(*) as n from notification_feedback").fetchone()["n"] == 0
+    first, again = post(body, sign(body)), post(body, sign(body))
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert (first.json()["results"], again.json()["results"]) == (["recorded"], ["repeated"])
+    assert seed.conn.execute("select count(*) as n from notification_feedback").fetchone()["n"] == 1
+    malformed = b"payload=%7Bnot-json"
+    assert post(malformed, sign(malformed)).status_code == 400
