@@ -21,6 +21,7 @@ from shared.publish import stable_id
 from shared.store import Write
 
 DEFAULT_DIGEST_HOURS = 1
+MODEL = "notify-digest-1"
 MAX_LINES = 15
 ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
@@ -61,7 +62,7 @@ def decide(event: DomainEvent, queued: Sequence[Mapping[str, Any]], settings: Ma
         return Decision(summary={"digest": "nothing queued"})
     key = f"digest:{event.project_id}:{at}:notify"
     message = Message(key=key, id=stable_id("notification", key), project_id=event.project_id,
-                      text=text_for(queued, at), importance="normal", channel=channel)
+                      text=text_for(queued, at), importance="normal", channel=channel, model=MODEL)
     rows = [{"dedupe_key": i["dedupe_key"], "project_id": event.project_id, "text": i["text"],
              "importance": i["importance"], "status": "digested" if i["status"] == "queued" else i["status"],
              "digest_key": key, "digested_at": now} for i in queued]

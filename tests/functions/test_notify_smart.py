@@ -206,7 +206,8 @@ def test_low_events_wait_for_the_digest_which_goes_out_once_with_buttons(
         seed.post(project, title, "Great work")
     assert all(r["status"] == "succeeded" for r in slack_pipeline.run("notify", EventType.FEEDBACK_CREATED))
     assert slack.posted == []
-    assert [n["status"] for n in rows(seed, "select status from notifications")] == ["queued", "queued"]
+    queued = rows(seed, "select status, model from notifications")
+    assert [(n["status"], n["model"]) for n in queued] == [("queued", "notify-rules-1")] * 2
 
     seed.conn.execute("select publish_clock_tick(now() + interval '1 second')")
     (tick_row,) = seed.events(EventType.CLOCK_TICK)
@@ -219,6 +220,7 @@ def test_low_events_wait_for_the_digest_which_goes_out_once_with_buttons(
     value = buttons[1]["elements"][0]["value"]
     (digest_row,) = rows(seed, "select * from notifications where dedupe_key like 'digest:%%'")
     assert value == str(digest_row["id"]) and digest_row["status"] == "sent"
+    assert digest_row["model"] == "notify-digest-1"  # each result records what produced it
     items = rows(seed, "select * from notifications where dedupe_key not like 'digest:%%'")
     assert {(i["status"], i["digest_key"]) for i in items} == {("digested", digest_row["dedupe_key"])}
 
@@ -246,3 +248,6 @@ def test_republishing_a_threshold_does_not_resend(slack_pipeline: Pipeline, slac
     assert len(slack.posted) == 1 and len(seed.events(EventType.NOTIFICATION_SENT)) == 1
     reasons = [n["reason"] for n in rows(seed, "select reason from notifications where status = 'suppressed'")]
     assert reasons == ["duplicate"]
+    models = rows(seed, "select status, model from notifications order by status")
+    assert [(n["status"], n["model"]) for n in models] == [("sent", "notify-rules-1"),
+                                                          ("suppressed", "notify-rules-1")]
