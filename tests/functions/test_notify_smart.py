@@ -151,17 +151,28 @@ def test_the_digest_on_a_tick_sends_everything_queued_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("at", "settings", "queued", "sent"),
+    ("at", "settings", "queued", "sent", "cadence"),
     [
-        ("2026-01-15T12:00:00Z", {}, [], False),
-        ("2026-01-15T13:00:00Z", {"notify_digest_hours": 4}, ["a"], False),
-        ("2026-01-15T16:00:00Z", {"notify_digest_hours": 4}, ["a"], True),
-        ("2026-01-15T16:20:00Z", {}, ["a"], True),
-        ("not a time", {}, ["a"], False),
+        ("2026-01-15T12:00:00Z", {}, [], False, 3600),
+        ("2026-01-15T13:00:00Z", {"notify_digest_hours": 4}, ["a"], False, None),
+        ("2026-01-15T16:00:00Z", {"notify_digest_hours": 4}, ["a"], True, None),
+        ("2026-01-15T13:00:00Z", {"notify_digest_hours": 4}, ["a"], False, 3600),
+        ("2026-01-15T16:00:00Z", {"notify_digest_hours": 4}, ["a"], True, 3600),
+        ("2026-01-15T16:20:00Z", {}, ["a"], True, None),
+        ("2026-01-15T16:20:00Z", {}, ["a"], True, 3600),  # the default hourly clock: every tick
+        pytest.param("2026-01-15T16:00:00Z", {}, ["a"], True, 600, id="a 10-minute clock: the hour's first tick"),
+        pytest.param("2026-01-15T16:10:00Z", {}, ["a"], False, 600, id="a 10-minute clock: the next one waits"),
+        pytest.param("2026-01-15T16:59:59Z", {}, ["a"], False, 600, id="a 10-minute clock: the hour's last second"),
+        pytest.param("2026-01-15T17:09:59Z", {}, ["a"], True, 600, id="a 10-minute clock, ticking late"),
+        ("not a time", {}, ["a"], False, None),
     ],
 )
-def test_when_a_digest_is_due(at: str, settings: dict[str, Any], queued: list[str], sent: bool) -> None:
-    decision = decide(tick(at), ctx(queued=[queued_item(k) for k in queued], **settings))
+def test_when_a_digest_is_due(at: str, settings: dict[str, Any], queued: list[str], sent: bool,
+                              cadence: int | None) -> None:
+    event = tick(at)
+    if cadence is not None:
+        event = event.model_copy(update={"payload": {**event.payload, "interval_seconds": cadence}})
+    decision = decide(event, ctx(queued=[queued_item(k) for k in queued], **settings))
     assert bool(decision.messages) is sent
 
 
