@@ -299,6 +299,27 @@ def test_deploy_builds_deploys_and_records_the_url_with_psycopg(
     assert row == ("https://signalsloop-priority-abc123-ew.a.run.app",)
 
 
+def test_deploying_slack_actions_mounts_the_signing_secret_and_registers_nothing(
+        fake_gcloud: Path, clean_env: pytest.MonkeyPatch, tmp_path: Path, built: dict[str, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Slack calls it, not the doorbell: no agents row to record (no database needed), Slack's
+    signing secret instead of the bearer secret, and the URL printed for the Slack app."""
+    clean_env.setenv("SUPABASE_URL", "https://abc.supabase.co")
+    assert deploy.main(["slack_actions", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "SLACK_SIGNING_SECRET=slack-signing-secret:latest" in plan and "SIGNALSLOOP_SECRET" not in plan
+    assert "OPENAI_API_KEY" not in plan and "update public.agents" not in plan
+    assert deploy.main(["slack_actions", "--out", str(tmp_path / "functions")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "https://signalsloop-priority-abc123-ew.a.run.app"
+    assert "Interactivity Request URL" in captured.err
+    calls = [json.loads(line) for line in fake_gcloud.read_text().splitlines()]
+    assert [c[:3] for c in calls] == [["functions", "deploy", "signalsloop-slack-actions"],
+                                      ["functions", "describe", "signalsloop-slack-actions"]]
+    notes = (built["slack_actions"] / "DEPLOY.txt").read_text()
+    assert "Interactivity Request URL" in notes and "agents" not in notes
+
+
 @respx.mock
 def test_register_through_supabase_py(clean_env: pytest.MonkeyPatch) -> None:
     from shared.settings import Settings
