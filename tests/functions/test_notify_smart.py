@@ -262,3 +262,26 @@ def test_republishing_a_threshold_does_not_resend(slack_pipeline: Pipeline, slac
     models = rows(seed, "select status, model from notifications order by status")
     assert [(n["status"], n["model"]) for n in models] == [("sent", "notify-rules-1"),
                                                           ("suppressed", "notify-rules-1")]
+
+
+def test_each_project_gets_its_own_digest_in_its_own_channel(slack_pipeline: Pipeline, slack: FakeSlackServer,
+                                                             seed: Seed) -> None:
+    """One tick for every project: each digest carries only its project's items, routed by its settings."""
+    routed, plain = seed.project(notify_channels={"digest": "#digest"}), seed.project()
+    for project, channel in ((routed, "#product"), (plain, "#general")):
+        seed.conn.execute("insert into project_integrations (project_id, slack_bot_token, slack_channel) "
+                          "values (%s, 'xoxb-test', %s)", (project, channel))
+    seed.post(routed, "Love the editor", "Great work")
+    for title in ("Nice export", "Good search"):
+        seed.post(plain, title, "Great work")
+    assert all(r["status"] == "succeeded" for r in slack_pipeline.run("notify", EventType.FEEDBACK_CREATED))
+    assert seed.conn.execute("select publish_clock_tick(now() + interval '1 second') as n").fetchone()["n"] == 2
+    replies = slack_pipeline.run("notify", EventType.CLOCK_TICK)
+
+    assert sorted(r["summary"]["items"] for r in replies) == [1, 2], replies
+    by_channel = {m["channel"]: m["text"] for m in slack.posted}
+    assert set(by_channel) == {"#digest", "#general"}
+    assert "1 update" in by_channel["#digest"] and "2 updates" in by_channel["#general"]
+    digests = rows(seed, "select project_id, dedupe_key from notifications where dedupe_key like 'digest:%%'")
+    assert {(d["project_id"], d["dedupe_key"].split(":")[1]) for d in digests} == {
+        (routed, str(routed)), (plain, str(plain))}
