@@ -15,25 +15,21 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID, uuid4
 
 import httpx
-import pytest
 from psycopg.types.json import Jsonb
 from slack_sdk.signature import SignatureVerifier
 
 from shared.events import WebhookPayload
-from signalsloop import ROOT
-from signalsloop.release import package
 from tests.helpers import Seed
-from tests.signalsloop.release.test_package import SECRET, free_port, isolated_env, wait_serving
+from tests.signalsloop.release.conftest import SECRET, isolated_env
 
 SIGNING_SECRET = "packaged-slack-signing-secret"
-AGENTS = ("spec_quality", "slack_actions")
 
 # One request through the function's own app, in a process that sees only the
 # built folder and, of the libraries installed here, only those its
@@ -74,14 +70,6 @@ loaded = sorted({name.split(".")[0] for name in sys.modules if name not in befor
 print(json.dumps({"status": reply.status_code, "json": reply.get_json(silent=True), "modules": loaded,
                   "refused": sorted(set(refused))}))
 """
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    out = tmp_path_factory.mktemp("functions")
-    assert not out.resolve().is_relative_to(ROOT)
-    assert package.main(["--out", str(out), *AGENTS]) == 0
-    return {name: out / name for name in AGENTS}
 
 
 PROXIES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
@@ -201,34 +189,14 @@ def test_a_library_missing_from_the_requirements_breaks_the_request(built: dict[
     assert seed.conn.execute("select count(*) as n from notification_feedback").fetchone()["n"] == 0
 
 
-@pytest.fixture
-def served_slack_actions(built: dict[str, Path], db_url: str) -> Iterator[Callable[..., httpx.Response]]:
-    """slack_actions served by functions-framework from its built folder, over real HTTP."""
-    pkg, port = built["slack_actions"], free_port()
-    cmd = [sys.executable, "-m", "functions_framework", "--target", "handle", "--source", "main.py",
-           "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, cwd=pkg, env=env_for(pkg, db_url), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        wait_serving(proc, url)
-
-        def post(body: bytes, headers: dict[str, str]) -> httpx.Response:
-            return httpx.post(url, content=body, timeout=10,
-                              headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
-        yield post
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 def test_packaged_slack_actions_over_http_signed_right_wrong_old_and_repeated(
-        served_slack_actions: Callable[..., httpx.Response], seed: Seed) -> None:
-    post = served_slack_actions
+        serve: Callable[..., str], built: dict[str, Path], db_url: str, seed: Seed) -> None:
+    url = serve("slack_actions", env_for(built["slack_actions"], db_url))
+
+    def post(body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(url, content=body, timeout=10,
+                          headers={**headers, "Content-Type": "application/x-www-form-urlencoded"})
+
     note = a_notification(seed)
     body = click(note)
     assert post(body, {}).status_code == 401  # unsigned
