@@ -1,11 +1,16 @@
 -- Each result records the model that produced it: the notifications notify
 -- writes (sent, queued, digested, rate-limited or suppressed) now say which
--- rules scored and worded them, as every other agent's result table does.
--- Rows written before this migration keep null (unknown).
+-- rules scored and worded them, and priority scores which formula computed
+-- them, as every other agent's result table does (tests/supabase/
+-- test_result_models.py checks every agent-writable table). Rows written
+-- before this migration keep null (unknown).
 
 alter table public.notifications add column model text;
 comment on column public.notifications.model is
   'the rules (or model) that scored and worded this notification, e.g. notify-rules-1; null before it was recorded';
+alter table public.priority_scores add column model text;
+comment on column public.priority_scores.model is
+  'the formula that computed the score, e.g. priority-formula-1; null before it was recorded';
 
 -- As in 2026120100060002_smart_notifications.sql, plus the model. create or
 -- replace keeps the function's grants (service_role only).
