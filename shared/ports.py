@@ -109,6 +109,8 @@ class Message(BaseModel):
     channel: str | None = None
     text: str
     importance: Literal["low", "normal", "high", "urgent"] = "normal"
+    # What scored and worded it (stored in notifications.model).
+    model: str | None = None
 
 
 class SendReceipt(BaseModel):

@@ -18,7 +18,7 @@ from typing import Any
 from uuid import UUID
 
 from functions.notify import digest
-from functions.notify.scoring import RANK, Assessment, Importance, assess
+from functions.notify.scoring import MODEL, RANK, Assessment, Importance, assess
 from shared.agent import Decision, Deps, MessageOutcome
 from shared.events import DomainEvent, EventType
 from shared.feedback import load_post, project_settings
@@ -118,7 +118,7 @@ def _row(event: DomainEvent, found: Assessment, status: str, *, key: str | None 
     key = key or found.key
     return {"id": notification_id(key), "dedupe_key": key, "project_id": event.project_id, "event_id": event.id,
             "event_type": event.type, "importance": found.level, "text": found.text, "status": status,
-            "reason": reason}
+            "reason": reason, "model": MODEL}
 
 
 def _record(event: DomainEvent, found: Assessment, status: str, reason: str | None,
@@ -162,5 +162,5 @@ def decide(event: DomainEvent, context: Context) -> Decision:
         decision = _record(event, found, "rate_limited", "rate_limit")  # goes out in the next digest
         return Decision(writes=decision.writes, summary={**decision.summary, "rate_limited": True})
     message = Message(key=found.key, id=notification_id(found.key), project_id=event.project_id, text=found.text,
-                      importance=found.level, channel=channel_for(found.level, settings))
+                      importance=found.level, channel=channel_for(found.level, settings), model=MODEL)
     return Decision(messages=[message], summary={"importance": found.level, "sent": True})

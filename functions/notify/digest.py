@@ -21,13 +21,21 @@ from shared.publish import stable_id
 from shared.store import Write
 
 DEFAULT_DIGEST_HOURS = 1
+MODEL = "notify-digest-1"
 MAX_LINES = 15
 ORDER = {"urgent": 0, "high": 1, "normal": 2, "low": 3}
 
 
-def is_due(at: datetime, settings: Mapping[str, Any]) -> bool:
-    """Hourly by default; settings.notify_digest_hours = N sends on every Nth hour."""
+def is_due(at: datetime, settings: Mapping[str, Any], cadence_seconds: int | None = None) -> bool:
+    """Hourly by default; settings.notify_digest_hours = N sends on every Nth hour.
+
+    ``cadence_seconds`` is the clock's (the tick's ``interval_seconds``): when
+    it ticks more often than the digest period, only the first tick of each
+    period sends, so a 10-minute clock still gives an hourly digest."""
     hours = max(1, int(settings.get("notify_digest_hours", DEFAULT_DIGEST_HOURS)))
+    period = hours * 3600
+    if cadence_seconds and 0 < cadence_seconds < period:
+        return int(at.timestamp()) % period < cadence_seconds
     return at.minute == 0 and at.hour % hours == 0 if hours > 1 else True
 
 
@@ -52,8 +60,8 @@ def decide(event: DomainEvent, queued: Sequence[Mapping[str, Any]], settings: Ma
            channel: str | None) -> Decision:
     at = str(event.payload.get("at") or "")
     try:
-        due = is_due(datetime.fromisoformat(at), settings)
-    except ValueError:
+        due = is_due(datetime.fromisoformat(at), settings, int(event.payload.get("interval_seconds") or 0))
+    except (TypeError, ValueError):
         return Decision(summary={"digest": "skipped", "reason": f"tick without a valid time: {at!r}"})
     if not due:
         return Decision(summary={"digest": "not due", "queued": len(queued)})
@@ -61,7 +69,7 @@ def decide(event: DomainEvent, queued: Sequence[Mapping[str, Any]], settings: Ma
         return Decision(summary={"digest": "nothing queued"})
     key = f"digest:{event.project_id}:{at}:notify"
     message = Message(key=key, id=stable_id("notification", key), project_id=event.project_id,
-                      text=text_for(queued, at), importance="normal", channel=channel)
+                      text=text_for(queued, at), importance="normal", channel=channel, model=MODEL)
     rows = [{"dedupe_key": i["dedupe_key"], "project_id": event.project_id, "text": i["text"],
              "importance": i["importance"], "status": "digested" if i["status"] == "queued" else i["status"],
              "digest_key": key, "digested_at": now} for i in queued]

@@ -21,6 +21,8 @@ URGENT_VOTES = 10
 HIGH_PRIORITY = 70
 LOW_SPEC_QUALITY = 60
 SUFFIX = ":notify"
+# Recorded with every notification (notifications.model): the rules below, versioned.
+MODEL = "notify-rules-1"
 
 # Activity that changes numbers but says nothing new on its own; it can still
 # make an item urgent (10 votes on angry feedback), checked first.

@@ -15,6 +15,8 @@ from shared.publish import follow_on
 from shared.store import Write
 
 NAME = "priority"
+# Recorded with every score (priority_scores.model): the weighted formula below, versioned.
+MODEL = "priority-formula-1"
 # Weights sum to 100; each component is scaled to [0, 1] first.
 WEIGHTS = {"votes": 35.0, "sentiment": 20.0, "theme": 20.0, "duplicates": 15.0, "recency": 10.0}
 VOTES_SATURATE = 50
@@ -74,10 +76,10 @@ def decide(event: DomainEvent, context: Context) -> Decision:
     explained = {k: {"value": round(v, 4), "weight": WEIGHTS[k], "points": round(WEIGHTS[k] * v, 2)}
                  for k, v in parts.items()}
     row = {"feedback_id": event.aggregate_id, "project_id": event.project_id, "score": score,
-           "components": explained, "source_event_id": event.id, "source_event_at": now}
+           "components": explained, "model": MODEL, "source_event_id": event.id, "source_event_at": now}
     payload = {"feedback_id": str(event.aggregate_id), "title": context.post.get("title", ""), "score": score,
                "components": explained, "vote_count": int(context.post.get("vote_count") or 0),
-               "trigger": event.type}
+               "trigger": event.type, "model": MODEL}
     calculated = follow_on(event, agent=NAME, event_type=EventType.PRIORITY_CALCULATED, aggregate_type="feedback",
                            aggregate_id=event.aggregate_id, payload=payload)
     write = Write("priority_scores", [row], ("feedback_id",), guard="source_event_at")

@@ -119,6 +119,7 @@ def summary(conn: Conn, since: datetime) -> dict[str, Any]:
         "and status <> 'suppressed' and dedupe_key not like 'digest:%%' "
         "order by case importance when 'urgent' then 0 when 'high' then 1 else 2 end, created_at", (since,))]
     out["chain_to_spec"] = chain_to_spec(conn, since)
+    out["chain_to_stall_alert"] = demo_agents.chain_to_stall_alert(conn, since)
     out["spec_quality"] = spec_quality(conn, since)
     out["digests"] = digests(conn, since)
     out.update(demo_agents.summary(conn, since))
@@ -145,13 +146,7 @@ def chain_to_spec(conn: Conn, since: datetime) -> list[dict[str, Any]]:
     """From a spec.auto_drafted back to the feedback.created that started it, via causation ids."""
     row = conn.execute("select * from events where type = 'spec.auto_drafted' and created_at >= %s limit 1",
                        (since,)).fetchone()
-    path = []
-    while row is not None:
-        path.append({"type": row["type"], "producer": row["metadata"].get("producer"),
-                     "depth": row["metadata"].get("depth"), "id": str(row["id"])})
-        cause = row["metadata"].get("causation_id")
-        row = conn.execute("select * from events where id = %s", (cause,)).fetchone() if cause else None
-    return list(reversed(path))
+    return demo_agents.causes(conn, row)
 
 
 def main(args: Any) -> int:

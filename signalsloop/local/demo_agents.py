@@ -85,3 +85,52 @@ def summary(conn: Conn, since: datetime) -> dict[str, Any]:
                     conn.execute("select * from roadmap_items where updated_at >= %s order by title", (since,))],
         "roadmap_stalled": [{k: e[k] for k in ("title", "reason", "idle_days")} for e in events("roadmap.stalled")],
     }
+
+
+def chain_to_stall_alert(conn: Conn, since: datetime) -> list[dict[str, Any]]:
+    """From a post to the alert that its roadmap item stalled: the causal chain
+    up to the draft, the team's approval of that spec, the roadmap item it made,
+    the clock.tick on which it stalled, and notify's message about it. Empty when
+    nothing stalled."""
+    stalled = conn.execute("select * from events where type = 'roadmap.stalled' and created_at >= %s "
+                           "order by created_at limit 1", (since,)).fetchone()
+    if stalled is None:
+        return []
+
+    def one_of(kind: str, where: str, value: Any) -> dict[str, Any] | None:
+        return conn.execute(f"select * from events where type = %s and {where} = %s order by created_at limit 1",
+                            (kind, value)).fetchone()
+
+    spec = stalled["aggregate_id"]
+    drafted = one_of("spec.auto_drafted", "aggregate_id", spec)
+    approved = one_of("spec.approved", "aggregate_id", spec)
+    updated = one_of("roadmap.updated", "(metadata ->> 'causation_id')::uuid", approved["id"]) if approved else None
+    tick = one_of("clock.tick", "id", stalled["metadata"].get("causation_id"))
+    path = causes(conn, drafted)
+    path += [step(approved, "the team approved the draft")] if approved else []
+    path += [step(updated)] if updated else []
+    path += [step(tick, f"time moved on: {tick['payload'].get('at')}")] if tick else []
+    path.append(step(stalled, f"{stalled['payload'].get('reason')}, {stalled['payload'].get('idle_days', 0):.0f} "
+                              "days idle"))
+    alert = conn.execute("select importance, status, text from notifications where event_id = %s "
+                         "and status <> 'suppressed' order by created_at limit 1", (stalled["id"],)).fetchone()
+    if alert is not None:
+        path.append({"type": "notification", "producer": "notify", "depth": None, "id": None,
+                     "note": f"{alert['importance']}, {alert['status']}: {alert['text']}"})
+    return path
+
+
+def step(row: dict[str, Any], note: str | None = None) -> dict[str, Any]:
+    """One event of a chain as the summary shows it."""
+    return {"type": row["type"], "producer": row["metadata"].get("producer"), "depth": row["metadata"].get("depth"),
+            "id": str(row["id"]), "note": note}
+
+
+def causes(conn: Conn, row: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """``row`` and its causes back to the root event, root first."""
+    path = []
+    while row is not None:
+        path.append(step(row))
+        cause = row["metadata"].get("causation_id")
+        row = conn.execute("select * from events where id = %s", (cause,)).fetchone() if cause else None
+    return list(reversed(path))

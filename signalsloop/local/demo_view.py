@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -38,12 +39,7 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     for t in s["themes"]:
         themes.add_row(t["name"], str(t["feedback_count"]), str(t["negative_count"]), str(t["positive_count"]))
     console.print(themes)
-    if s["chain_to_spec"]:
-        tree = Tree("[bold]One feedback item, from feedback.created to spec.auto_drafted[/bold]")
-        node = tree
-        for step in s["chain_to_spec"]:
-            node = node.add(f"{step['type']}  [dim](by {step['producer']}, depth {step['depth']})[/dim]")
-        console.print(tree)
+    render_chain(console, s)
     for spec in s["specs_drafted"]:
         console.print(f"[green]Spec drafted[/green]: {spec['title']} (theme {spec['theme']}, "
                       f"{spec['feedback_count']} feedback items, {spec['evidence']} quotes, model {spec['model']})")
@@ -58,6 +54,22 @@ def render_summary(console: Console, s: dict[str, Any]) -> None:
     console.print(notes)
     render_spec_quality(console, s)
     render_digests(console, s)
+
+
+def render_chain(console: Console, s: dict[str, Any]) -> None:
+    """One post's chain: to the stall alert when something stalled, else to the drafted spec."""
+    chain, title = s.get("chain_to_stall_alert"), "from a post to a stall alert"
+    if not chain:
+        chain, title = s["chain_to_spec"], "from feedback.created to spec.auto_drafted"
+    if not chain:
+        return
+    tree = Tree(f"[bold]One feedback item, {title}[/bold]")
+    node = tree
+    for step in chain:
+        depth = f", depth {step['depth']}" if step["depth"] is not None else ""
+        note = f": {escape(step['note'])}" if step.get("note") else ""
+        node = node.add(f"{step['type']}  [dim](by {step['producer']}{depth}){note}[/dim]")
+    console.print(tree)
 
 
 def render_spec_quality(console: Console, s: dict[str, Any]) -> None:

@@ -39,8 +39,11 @@ FUNCTIONS_DIR = ROOT / "functions"
 
 
 def function_names() -> list[str]:
-    """Agent functions (a folder with agent.py); the dashboard is started on its own."""
-    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py") if (p.parent / "agent.py").exists())
+    """Every function folder: the agents, and slack_actions (Slack's interaction
+    callbacks); the services (the dashboard) are started on their own."""
+    from signalsloop.release.package import SERVICES
+
+    return sorted(p.parent.name for p in FUNCTIONS_DIR.glob("*/main.py") if p.parent.name not in SERVICES)
 
 
 def free_port() -> int:

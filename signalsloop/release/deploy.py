@@ -33,6 +33,8 @@ PLACEHOLDER_URL = "https://<project-ref>.supabase.co"
 # Environment variable -> Google Secret Manager secret, for every function.
 BASE_SECRETS = {"SIGNALSLOOP_SECRET": "signalsloop-secret", "SUPABASE_SERVICE_ROLE_KEY": "supabase-service-role-key"}
 OPENAI_SECRET = {"OPENAI_API_KEY": "openai-api-key"}
+# What a function called from outside verifies its callers with (package.CALLBACKS).
+CALLBACK_SECRETS = {"slack_actions": {"SLACK_SIGNING_SECRET": "slack-signing-secret"}}
 
 
 def service_name(agent: str) -> str:
@@ -69,6 +71,9 @@ def secrets_for(agent: str, *, openai: bool = True, extra: dict[str, str] | None
     names = dict(BASE_SECRETS)
     if openai and uses_openai(agent):
         names.update(OPENAI_SECRET)
+    if agent in CALLBACK_SECRETS:  # its callers sign with their own secret, not the doorbell's bearer
+        names.pop("SIGNALSLOOP_SECRET")
+        names.update(CALLBACK_SECRETS[agent])
     found = {env: f"{secret}:latest" for env, secret in names.items()}
     found.update(extra or {})
     return found
@@ -199,7 +204,8 @@ def parse_pairs(values: Sequence[str], what: str) -> dict[str, str]:
 def deploy(args: argparse.Namespace) -> int:
     if args.agent not in package.function_names():
         raise ConfigurationError(f"unknown agent {args.agent!r}: expected one of {', '.join(package.function_names())}")
-    args.no_register = args.no_register or args.agent in package.SERVICES  # a service is no agent endpoint
+    # A service, or a function Slack calls, is no agent endpoint: nothing to record in agents.
+    args.no_register = args.no_register or args.agent in package.SERVICES or args.agent in package.CALLBACKS
     settings = Settings()
     supabase_url = supabase_url_for(args, settings)
     check_registration(args, settings)
@@ -221,6 +227,8 @@ def deploy(args: argparse.Namespace) -> int:
     if not args.no_register:
         register(args.agent, url, settings)
         print(f"{args.agent}: {url} recorded in agents.endpoint_url", file=sys.stderr)
+    elif args.agent in package.CALLBACKS:
+        print(f"{args.agent}: {package.CALLBACKS[args.agent]}", file=sys.stderr)
     print(url)
     return 0
 

@@ -62,6 +62,12 @@ __pycache__/
 # rather than a function: the dashboard keeps websockets open and serves pages.
 SERVICES: frozenset[str] = frozenset({"dashboard"})
 PROCFILE = "web: python main.py\n"
+# Functions called from outside rather than by the doorbell: no agents row, and
+# the caller's own request signature instead of the bearer secret.
+CALLBACKS: dict[str, str] = {
+    "slack_actions": "Slack's interaction callbacks: set the Slack app's Interactivity Request URL to it; "
+                     "every request must carry Slack's signature (SLACK_SIGNING_SECRET, 401 otherwise)",
+}
 
 
 def function_names() -> list[str]:
@@ -204,6 +210,20 @@ def deploy_text(agent: str) -> str:
     deploy = gcloud_deploy_command(agent, Path("."), region=DEFAULT_REGION, project=None,
                                    supabase_url="https://<project-ref>.supabase.co")
     describe = describe_command(agent, region=DEFAULT_REGION, project=None)
+    if agent in CALLBACKS:
+        return f"""\
+SignalsLoop function `{agent}`: a self-contained Cloud Run function (2nd gen).
+{CALLBACKS[agent]}.
+
+From the repository: make deploy AGENT={agent}   (builds, deploys, prints the URL)
+By hand, from this folder (secrets must exist in Google Secret Manager first):
+
+{shell(deploy)}
+
+then take the URL from
+
+{shell(describe)}
+"""
     return f"""\
 SignalsLoop agent function `{agent}`: a self-contained Cloud Run function (2nd gen).
 

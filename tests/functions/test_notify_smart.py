@@ -159,17 +159,28 @@ def test_the_digest_on_a_tick_sends_everything_queued_once() -> None:
 
 
 @pytest.mark.parametrize(
-    ("at", "settings", "queued", "sent"),
+    ("at", "settings", "queued", "sent", "cadence"),
     [
-        ("2026-01-15T12:00:00Z", {}, [], False),
-        ("2026-01-15T13:00:00Z", {"notify_digest_hours": 4}, ["a"], False),
-        ("2026-01-15T16:00:00Z", {"notify_digest_hours": 4}, ["a"], True),
-        ("2026-01-15T16:20:00Z", {}, ["a"], True),
-        ("not a time", {}, ["a"], False),
+        ("2026-01-15T12:00:00Z", {}, [], False, 3600),
+        ("2026-01-15T13:00:00Z", {"notify_digest_hours": 4}, ["a"], False, None),
+        ("2026-01-15T16:00:00Z", {"notify_digest_hours": 4}, ["a"], True, None),
+        ("2026-01-15T13:00:00Z", {"notify_digest_hours": 4}, ["a"], False, 3600),
+        ("2026-01-15T16:00:00Z", {"notify_digest_hours": 4}, ["a"], True, 3600),
+        ("2026-01-15T16:20:00Z", {}, ["a"], True, None),
+        ("2026-01-15T16:20:00Z", {}, ["a"], True, 3600),  # the default hourly clock: every tick
+        pytest.param("2026-01-15T16:00:00Z", {}, ["a"], True, 600, id="a 10-minute clock: the hour's first tick"),
+        pytest.param("2026-01-15T16:10:00Z", {}, ["a"], False, 600, id="a 10-minute clock: the next one waits"),
+        pytest.param("2026-01-15T16:59:59Z", {}, ["a"], False, 600, id="a 10-minute clock: the hour's last second"),
+        pytest.param("2026-01-15T17:09:59Z", {}, ["a"], True, 600, id="a 10-minute clock, ticking late"),
+        ("not a time", {}, ["a"], False, None),
     ],
 )
-def test_when_a_digest_is_due(at: str, settings: dict[str, Any], queued: list[str], sent: bool) -> None:
-    decision = decide(tick(at), ctx(queued=[queued_item(k) for k in queued], **settings))
+def test_when_a_digest_is_due(at: str, settings: dict[str, Any], queued: list[str], sent: bool,
+                              cadence: int | None) -> None:
+    event = tick(at)
+    if cadence is not None:
+        event = event.model_copy(update={"payload": {**event.payload, "interval_seconds": cadence}})
+    decision = decide(event, ctx(queued=[queued_item(k) for k in queued], **settings))
     assert bool(decision.messages) is sent
 
 
@@ -214,7 +225,8 @@ def test_low_events_wait_for_the_digest_which_goes_out_once_with_buttons(
         seed.post(project, title, "Great work")
     assert all(r["status"] == "succeeded" for r in slack_pipeline.run("notify", EventType.FEEDBACK_CREATED))
     assert slack.posted == []
-    assert [n["status"] for n in rows(seed, "select status from notifications")] == ["queued", "queued"]
+    queued = rows(seed, "select status, model from notifications")
+    assert [(n["status"], n["model"]) for n in queued] == [("queued", "notify-rules-1")] * 2
 
     seed.conn.execute("select publish_clock_tick(now() + interval '1 second')")
     (tick_row,) = seed.events(EventType.CLOCK_TICK)
@@ -227,6 +239,7 @@ def test_low_events_wait_for_the_digest_which_goes_out_once_with_buttons(
     value = buttons[1]["elements"][0]["value"]
     (digest_row,) = rows(seed, "select * from notifications where dedupe_key like 'digest:%%'")
     assert value == str(digest_row["id"]) and digest_row["status"] == "sent"
+    assert digest_row["model"] == "notify-digest-1"  # each result records what produced it
     items = rows(seed, "select * from notifications where dedupe_key not like 'digest:%%'")
     assert {(i["status"], i["digest_key"]) for i in items} == {("digested", digest_row["dedupe_key"])}
 
@@ -254,3 +267,29 @@ def test_republishing_a_threshold_does_not_resend(slack_pipeline: Pipeline, slac
     assert len(slack.posted) == 1 and len(seed.events(EventType.NOTIFICATION_SENT)) == 1
     reasons = [n["reason"] for n in rows(seed, "select reason from notifications where status = 'suppressed'")]
     assert reasons == ["duplicate"]
+    models = rows(seed, "select status, model from notifications order by status")
+    assert [(n["status"], n["model"]) for n in models] == [("sent", "notify-rules-1"),
+                                                          ("suppressed", "notify-rules-1")]
+
+
+def test_each_project_gets_its_own_digest_in_its_own_channel(slack_pipeline: Pipeline, slack: FakeSlackServer,
+                                                             seed: Seed) -> None:
+    """One tick for every project: each digest carries only its project's items, routed by its settings."""
+    routed, plain = seed.project(notify_channels={"digest": "#digest"}), seed.project()
+    for project, channel in ((routed, "#product"), (plain, "#general")):
+        seed.conn.execute("insert into project_integrations (project_id, slack_bot_token, slack_channel) "
+                          "values (%s, 'xoxb-test', %s)", (project, channel))
+    seed.post(routed, "Love the editor", "Great work")
+    for title in ("Nice export", "Good search"):
+        seed.post(plain, title, "Great work")
+    assert all(r["status"] == "succeeded" for r in slack_pipeline.run("notify", EventType.FEEDBACK_CREATED))
+    assert seed.conn.execute("select publish_clock_tick(now() + interval '1 second') as n").fetchone()["n"] == 2
+    replies = slack_pipeline.run("notify", EventType.CLOCK_TICK)
+
+    assert sorted(r["summary"]["items"] for r in replies) == [1, 2], replies
+    by_channel = {m["channel"]: m["text"] for m in slack.posted}
+    assert set(by_channel) == {"#digest", "#general"}
+    assert "1 update" in by_channel["#digest"] and "2 updates" in by_channel["#general"]
+    digests = rows(seed, "select project_id, dedupe_key from notifications where dedupe_key like 'digest:%%'")
+    assert {(d["project_id"], d["dedupe_key"].split(":")[1]) for d in digests} == {
+        (routed, str(routed)), (plain, str(plain))}

@@ -88,6 +88,7 @@ def test_every_component_is_explained_and_adds_up() -> None:
     assert out.payload["score"] == row["score"] and out.payload["components"] == parts
     assert out.payload["vote_count"] == 7 and out.payload["trigger"] == EventType.FEEDBACK_VOTED
     assert row["source_event_id"] == event.id and decision.writes[0].on_conflict == ("feedback_id",)
+    assert row["model"] == out.payload["model"] == "priority-formula-1"
     assert_follows(out, event, "priority")
     assert decide(event, Context(post(votes=7, age_days=3), -0.4, 6, 1)) == decision  # retry-safe
 

@@ -73,6 +73,7 @@ WITHOUT: list[Any] = [
     pytest.param("length", {"problem": "Users need dark mode at night.", "evidence": [],
                             "user_stories": [], "success_metrics": [], "acceptance_criteria": [],
                             "open_questions": []}, id="too short"),
+    pytest.param("length", {"open_questions": GOOD["open_questions"] * (rubric.MAX_WORDS // 6)}, id="too long"),
 ]
 
 
@@ -231,3 +232,34 @@ def test_checks_each_version_once_and_a_low_score_notifies_the_owner(pipeline: P
     notes = rows(seed, "select * from notifications where event_type = 'spec.quality_checked' order by created_at")
     assert [(n["importance"], n["status"]) for n in notes] == [("high", "unconfigured"), ("low", "queued")]
     assert "<@UOWNER>" in notes[0]["text"] and "scored" in notes[0]["text"]
+
+
+def test_with_a_key_the_agent_asks_openai_and_dead_letters_a_malformed_answer(
+        store: Any, seed: Seed, openai: FakeOpenAIServer, analyzer: OpenAIAnalyzer) -> None:
+    """Through the runtime, as deployed with OPENAI_API_KEY: the model's verdicts
+    are stored with its name; an answer malformed twice dead-letters the
+    delivery and writes nothing."""
+    from pydantic import SecretStr
+
+    from shared.agent import Deps
+    from shared.settings import Settings
+    from tests.functions.conftest import SECRET
+
+    pipeline = Pipeline(store, seed, analyzer)  # type: ignore[arg-type]
+    settings = Settings(signalsloop_secret=SecretStr(SECRET), database_url="unused", openai_api_key=SecretStr("k"))
+    pipeline.deps = Deps(settings, store, lambda: analyzer, lambda project: None)
+    good_project, good_spec = a_spec(seed, GOOD)
+    bad_project, bad_spec = a_spec(seed, GOOD)
+    openai.answer_chat(verdicts(failing="success_metrics"))
+    assert pipeline.deliver("spec_quality", publish_drafted(pipeline, good_project, good_spec))["status"] == "succeeded"
+    openai.answer_chat("not json at all")
+    openai.answer_chat(verdicts(items=openai_review.JUDGED[:-1]))
+    failed = pipeline.deliver("spec_quality", publish_drafted(pipeline, bad_project, bad_spec))
+
+    assert failed["status"] == "dead" and "malformed" in failed["message"], failed
+    assert len(openai.chat_requests) == 3
+    [check] = rows(seed, "select * from spec_quality_checks")
+    assert (check["spec_id"], check["model"], check["score"]) == (good_spec, "gpt-test", 100 - 15)
+    assert not next(f for f in check["findings"] if f["item"] == "success_metrics")["passed"]
+    [checked] = seed.events(EventType.SPEC_QUALITY_CHECKED)
+    assert checked["aggregate_id"] == good_spec and checked["payload"]["model"] == "gpt-test"

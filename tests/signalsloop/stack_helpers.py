@@ -101,12 +101,13 @@ def rows(url: str, query: str, params: Any = None) -> list[dict[str, Any]]:
 
 
 @contextmanager
-def running_stack(pg_server: str, slack: FakeSlackServer, log_dir: Path) -> Iterator[Stack]:
+def running_stack(pg_server: str, slack: FakeSlackServer, log_dir: Path,
+                  **env: str) -> Iterator[Stack]:
     """The whole stack (offline analyzer, fake Slack, fast ledger settings) on a fresh database."""
     with fresh_database(pg_server) as url:
         configure(url, **FAST_CONFIG)
         with Stack(database_url=url, base_port=None, sweep_interval=0.2, log_dir=log_dir,
-                   extra_env=stack_env(None, slack)) as running:
+                   extra_env={**stack_env(None, slack), **env}) as running:
             yield running
 
 

@@ -42,15 +42,21 @@ def test_a_tick_per_project_with_its_id_payload_and_chain(seed: Seed) -> None:
     assert len(ticks(seed)) == 2
 
 
-def test_two_clocks_ticking_at_once_publish_one_tick(db_url: str, seed: Seed) -> None:
+@pytest.mark.parametrize(("query", "params"), [
+    pytest.param("select publish_clock_tick(%s) as n", (AT,), id="two ticks for one time"),
+    pytest.param("select clock_periodic() as n", None, id="two schedules (pg_cron and a timer)"),
+])
+def test_two_clocks_ticking_at_once_publish_one_tick(db_url: str, seed: Seed, query: str,
+                                                      params: tuple[Any, ...] | None) -> None:
     project = seed.project()
+    seed.conn.execute("update projects set created_at = now() - interval '2 hours'")  # the schedule ticks it
     barrier = threading.Barrier(2)
     published: list[int] = []
 
     def clock() -> None:
         with psycopg.connect(db_url, row_factory=dict_row) as conn:  # one transaction each
             barrier.wait()
-            published.append(conn.execute("select publish_clock_tick(%s) as n", (AT,)).fetchone()["n"])
+            published.append(conn.execute(query, params).fetchone()["n"])
             conn.commit()
 
     threads = [threading.Thread(target=clock) for _ in range(2)]

@@ -4,19 +4,26 @@ fake Slack. A post written through SQL flows through every agent once."""
 
 from __future__ import annotations
 
+import json
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from urllib.parse import urlencode
 
+import httpx
 import pytest
 from psycopg.types.json import Jsonb
+from slack_sdk.signature import SignatureVerifier
 
 from signalsloop.local.stack import Stack
+from signalsloop.operations.notifications import report
 from tests.fakes.slack_server import FakeSlackServer
 from tests.signalsloop import stack_helpers as h
 
 # the agents subscribed to feedback.created
 SUBSCRIBED = {"sentiment", "duplicate", "notify", "competitive", "engagement"}
+SIGNING_SECRET = "e2e-slack-signing-secret"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,9 @@ def slack() -> Iterator[FakeSlackServer]:
 
 @pytest.fixture(scope="module")
 def stack(pg_server: str, slack: FakeSlackServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with h.running_stack(pg_server, slack, tmp_path_factory.mktemp("e2e-logs")) as running:
+    # SLACK_SIGNING_SECRET: for slack_actions
+    with h.running_stack(pg_server, slack, tmp_path_factory.mktemp("e2e-logs"),
+                         SLACK_SIGNING_SECRET=SIGNING_SECRET) as running:
         yield running
 
 
@@ -125,6 +134,46 @@ def test_competitive_engagement_and_roadmap_over_http(stack: Stack, slack: FakeS
     assert stalled["aggregate_id"] == spec_id and stalled["payload"]["reason"] == "no_progress"  # type: ignore[index]
     assert h.scalar(url, "select count(*) from public.event_deliveries where agent in "
                          "('competitive', 'engagement', 'roadmap') and event_created_at >= %s", (base.since,)) >= 9
+    base.assert_exactly_once()
+
+
+def signed_click(notification: str, *, secret: str = SIGNING_SECRET, age: float = 0) -> tuple[bytes, dict[str, str]]:
+    """Slack's interaction callback for a "Useful" click, signed as Slack signs it."""
+    payload = {"type": "block_actions", "user": {"id": "U7", "username": "pm"},
+               "actions": [{"action_id": "notification_useful", "value": notification}]}
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    timestamp = str(int(time.time() - age))
+    return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": timestamp,
+                  "X-Slack-Signature": SignatureVerifier(secret).generate_signature(timestamp=timestamp, body=body)}
+
+
+@pytest.mark.timeout(120)
+def test_a_click_on_a_sent_message_reaches_slack_actions_and_the_report(stack: Stack,
+                                                                         slack: FakeSlackServer) -> None:
+    """notify's message carries the buttons; Slack's callback for a click goes to
+    the slack_actions function over HTTP; the report counts it as useful."""
+    assert stack.database_url
+    url = stack.database_url
+    base = h.baseline(url, slack)
+    h.post(url, base.project_id)
+    h.settle(stack, timeout=60)
+    messages = slack.posted[base.slack_before:]
+    blocks = messages[0]["blocks"]
+    blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+    notification = blocks[1]["elements"][0]["value"]
+    actions = stack.functions["slack_actions"].url
+
+    def send(body: bytes, headers: dict[str, str]) -> httpx.Response:
+        return httpx.post(actions, content=body, headers=headers, timeout=10)
+
+    assert send(*signed_click(notification, secret="wrong")).status_code == 401
+    assert send(*signed_click(notification, age=10 * 60)).status_code == 401  # a replay
+    first, repeated = send(*signed_click(notification)), send(*signed_click(notification))
+    assert [r.json()["results"] for r in (first, repeated)] == [["recorded"], ["repeated"]]
+    with h.connect(url) as conn:
+        counted = report(conn, base.since, base.project_id)
+    assert counted["feedback"] == {"useful": 1, "not_useful": 0, "messages_rated": 1, "useful_share": 1.0}
+    assert counted["outcomes"]["sent"] == len(messages) >= 1
     base.assert_exactly_once()
 
 

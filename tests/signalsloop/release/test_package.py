@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -29,77 +27,9 @@ from packaging.utils import canonicalize_name
 from shared.errors import ConfigurationError
 from signalsloop import ROOT
 from signalsloop.release import deploy, package
+from tests.signalsloop.release.conftest import BUILT, LEAKY_ENV, SECRET, isolated_env
 
-SECRET = "package-test-secret"
 PIN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[a-z0-9,_-]+\])?==[^\s=]+$")
-# Every variable that could make the packaged function read something from here.
-LEAKY_ENV = ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "DATABASE_URL", "SUPABASE_URL",
-             "SUPABASE_SERVICE_ROLE_KEY", "OPENAI_API_KEY", "SIGNALSLOOP_SECRET")
-
-
-@pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """priority and sentiment, built once into a folder outside the repository."""
-    out = tmp_path_factory.mktemp("functions")
-    assert not out.resolve().is_relative_to(ROOT)
-    assert package.main(["--out", str(out), "priority", "sentiment"]) == 0
-    return {name: out / name for name in ("priority", "sentiment")}
-
-
-def isolated_env(pkg: Path) -> dict[str, str]:
-    """What Cloud Run gives the function: its own folder first, the repository nowhere."""
-    env = {k: v for k, v in os.environ.items() if k not in LEAKY_ENV}
-    env.update({"PYTHONPATH": str(pkg), "PYTHONSAFEPATH": "1", "PYTHONNOUSERSITE": "1",
-                "SIGNALSLOOP_SECRET": SECRET})
-    return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def serve(built: dict[str, Path]) -> Iterator[Callable[[str], str]]:
-    """Start functions-framework inside a built package; stop it afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(agent: str) -> str:
-        pkg, port = built[agent], free_port()
-        cmd = [sys.executable, "-m", "functions_framework", "--target", "handle", "--source", "main.py",
-               "--host", "127.0.0.1", "--port", str(port)]
-        proc = subprocess.Popen(cmd, cwd=pkg, env=isolated_env(pkg), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-        started.append(proc)
-        url = f"http://127.0.0.1:{port}/"
-        wait_serving(proc, url)
-        return url
-
-    yield start
-    for proc in started:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
-def wait_serving(proc: subprocess.Popen[bytes], url: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            output = proc.stdout.read().decode() if proc.stdout else ""
-            pytest.fail(f"packaged function exited with {proc.returncode}:\n{output}")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    pytest.fail(f"packaged function did not serve within {timeout}s")
-
-
 PROBE = """
 import json, sys
 from functions_framework import create_app
@@ -111,7 +41,7 @@ print(json.dumps({"shared": shared.__file__, "functions": functions.__file__,
 """
 
 
-@pytest.mark.parametrize("agent", ["priority", "sentiment"])
+@pytest.mark.parametrize("agent", BUILT)
 def test_packaged_function_imports_only_from_its_own_folder(built: dict[str, Path], agent: str) -> None:
     pkg = built[agent]
     done = subprocess.run([sys.executable, "-c", PROBE], cwd=pkg, env=isolated_env(pkg), capture_output=True,
@@ -127,8 +57,8 @@ def test_packaged_function_imports_only_from_its_own_folder(built: dict[str, Pat
     assert any(Path(f).is_relative_to(pkg / "functions" / agent) for f in found["modules"])
 
 
-@pytest.mark.parametrize("agent", ["priority", "sentiment"])
-def test_packaged_function_serves_401_and_400(serve: Callable[[str], str], agent: str) -> None:
+@pytest.mark.parametrize("agent", ["priority", "sentiment", "spec_quality"])
+def test_packaged_function_serves_401_and_400(serve: Callable[..., str], agent: str) -> None:
     url = serve(agent)
     assert httpx.post(url, json={"type": "INSERT"}, timeout=10).status_code == 401
     wrong = httpx.post(url, json={}, headers={"Authorization": "Bearer nope"}, timeout=10)
@@ -154,7 +84,7 @@ def pins(pkg: Path) -> dict[str, tuple[str, set[str]]]:
     return found
 
 
-@pytest.mark.parametrize("agent", ["priority", "sentiment"])
+@pytest.mark.parametrize("agent", BUILT)
 def test_requirements_are_pinned_and_closed(built: dict[str, Path], agent: str) -> None:
     pinned = pins(built[agent])
     for name in ("functions-framework", "flask", "pydantic", "psycopg", "psycopg-binary", "supabase"):
@@ -173,6 +103,8 @@ def test_requirements_are_pinned_and_closed(built: dict[str, Path], agent: str) 
 def test_only_agents_that_need_them_get_the_heavy_dependencies(built: dict[str, Path]) -> None:
     assert "wordllama" not in pins(built["priority"])
     assert {"wordllama", "vadersentiment", "openai"} <= set(pins(built["sentiment"]))
+    assert "openai" in pins(built["spec_quality"]) and "numpy" not in pins(built["spec_quality"])
+    assert "slack-sdk" in pins(built["slack_actions"]) and "openai" not in pins(built["slack_actions"])
 
 
 def test_folder_layout_and_deploy_notes(built: dict[str, Path]) -> None:
@@ -292,6 +224,27 @@ def test_deploy_builds_deploys_and_records_the_url_with_psycopg(
     with psycopg.connect(db_url) as conn:
         row = conn.execute("select endpoint_url from public.agents where name = 'priority'").fetchone()
     assert row == ("https://signalsloop-priority-abc123-ew.a.run.app",)
+
+
+def test_deploying_slack_actions_mounts_the_signing_secret_and_registers_nothing(
+        fake_gcloud: Path, clean_env: pytest.MonkeyPatch, tmp_path: Path, built: dict[str, Path],
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Slack calls it, not the doorbell: no agents row to record (no database needed), Slack's
+    signing secret instead of the bearer secret, and the URL printed for the Slack app."""
+    clean_env.setenv("SUPABASE_URL", "https://abc.supabase.co")
+    assert deploy.main(["slack_actions", "--dry-run"]) == 0
+    plan = capsys.readouterr().out
+    assert "SLACK_SIGNING_SECRET=slack-signing-secret:latest" in plan and "SIGNALSLOOP_SECRET" not in plan
+    assert "OPENAI_API_KEY" not in plan and "update public.agents" not in plan
+    assert deploy.main(["slack_actions", "--out", str(tmp_path / "functions")]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.strip() == "https://signalsloop-priority-abc123-ew.a.run.app"
+    assert "Interactivity Request URL" in captured.err
+    calls = [json.loads(line) for line in fake_gcloud.read_text().splitlines()]
+    assert [c[:3] for c in calls] == [["functions", "deploy", "signalsloop-slack-actions"],
+                                      ["functions", "describe", "signalsloop-slack-actions"]]
+    notes = (built["slack_actions"] / "DEPLOY.txt").read_text()
+    assert "Interactivity Request URL" in notes and "agents" not in notes
 
 
 @respx.mock
