@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     # Requests of one function process that drain due deliveries at once
     # (the others run only the delivery they were rung for).
-    drain_concurrency: int = 2
+    drain_concurrency: int = 3
     # A draining request that finds nothing due polls again for this long
     # after its last claim before it stops; while it does, new deliveries of
     # its agent are not rung (the ledger's coalesced doorbell).
