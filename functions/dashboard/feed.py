@@ -182,10 +182,11 @@ class LiveUpdates:
         self.feed, self.database_url, self.mode = feed, database_url, mode
         self.supabase_url, self.supabase_key = supabase_url, supabase_key
         self.active: Source | None = None
+        self.started_with: Source | None = None  # the first choice, kept after a fallback
         self._watch: threading.Thread | None = None
 
     def start(self) -> None:
-        self.active = self._first().start()
+        self.active = self.started_with = self._first().start()
         self._watch = threading.Thread(target=self._fallback, name="dashboard-feed-watch", daemon=True)
         self._watch.start()
 

@@ -48,8 +48,14 @@ def sample_items(n: int) -> list[tuple[str, str]]:
 def local_project(conn: psycopg.Connection[Any]) -> UUID:
     from signalsloop.operations.query import query
 
-    rows = query(conn, "insert into public.projects (name, slug) values ('Local', %s) "
-                       "on conflict (slug) do update set slug = excluded.slug returning id", (LOCAL_SLUG,))
+    # Slugs are unique per owner, and this project has none: two concurrent
+    # first posts take turns (a transaction-scoped lock) instead of making two.
+    query(conn, "select pg_advisory_xact_lock(hashtextextended('signalsloop:local-project', 0))")
+    rows = query(conn, "select id from public.projects where owner_id is null and slug = %s "
+                       "order by created_at limit 1", (LOCAL_SLUG,))
+    if not rows:
+        rows = query(conn, "insert into public.projects (name, slug) values ('Local', %s) returning id",
+                     (LOCAL_SLUG,))
     return UUID(str(rows[0]["id"]))
 
 

@@ -57,7 +57,7 @@ def test_realtime_down_falls_back_to_polling(db_url: str, seed: Seed) -> None:
     live = LiveUpdates(feed, database_url=db_url, supabase_url=down, supabase_key="key")
     live.start()
     try:
-        assert isinstance(live.active, RealtimeSource)
+        assert isinstance(live.started_with, RealtimeSource), "Supabase settings choose Realtime first"
         wait_for(lambda: isinstance(live.active, PollSource) and feed.source == "poll", 30, "the fallback")
         project = seed.project()
         seed.post(project, "Seen by polling")

@@ -274,6 +274,7 @@ def dedicated_server(tmp_path: Path) -> Iterator[tuple[str, Any]]:
         server.cleanup()
 
 
+@pytest.mark.timeout(180)
 def test_database_restarted(dedicated_server: tuple[str, Any], openai: AgentsOpenAI, slack: FakeSlackServer,
                             tmp_path: Path) -> None:
     """PostgreSQL restarts with deliveries in flight: the relay reconnects, the
@@ -286,6 +287,8 @@ def test_database_restarted(dedicated_server: tuple[str, Any], openai: AgentsOpe
         h.post(url, base.project_id, 4)
         _restart_postgres(server)
         h.post(url, base.project_id, 4, start=4)
-        h.settle(stack, timeout=60)
+        # A run the restart cut off is claimed again only when its lease ends:
+        # duplicate's and theme's timeout is 60 s, and their project's queue waits for it.
+        h.settle(stack, timeout=100)
         assert stack.relay is not None and stack.relay.stats.reconnects >= 1
         base.assert_exactly_once()
