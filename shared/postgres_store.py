@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from threading import Lock
 from typing import Any
@@ -57,7 +58,8 @@ class PostgresStore(LedgerCalls):
         self._pool: ConnectionPool | None = None
         self._lock = Lock()
         self._retset: dict[str, bool] = {}
-        self._returned: dict[int, float] = {}  # id(connection) -> when it came back to the pool
+        # When each connection came back to the pool (weak: closed ones drop out).
+        self._returned: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = weakref.WeakKeyDictionary()
 
     # -- plumbing ---------------------------------------------------------
 
@@ -74,13 +76,13 @@ class PostgresStore(LedgerCalls):
             return self._pool
 
     def _stamp(self, conn: psycopg.Connection[Any]) -> None:
-        self._returned[id(conn)] = time.monotonic()
+        self._returned[conn] = time.monotonic()
 
     def _check_if_idle(self, conn: psycopg.Connection[Any]) -> None:
         """A database restart breaks idle connections: those are checked (and
         replaced when broken); one used a moment ago is handed out as is, and
         if it broke since, the query fails retriably and the pool drops it."""
-        returned = self._returned.get(id(conn))
+        returned = self._returned.get(conn)
         if returned is None or time.monotonic() - returned > CHECK_IDLE_SECONDS:
             ConnectionPool.check_connection(conn)
 

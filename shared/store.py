@@ -92,8 +92,6 @@ class Store(Protocol):
         not rung."""
         ...
 
-    def ring_next(self, agent: str, project_id: UUID | None = None) -> int: ...
-
     def end_drain(self, drainer: UUID, agent: str, project_id: UUID | None, *, ring_next: bool) -> int:
         """The drainer is gone (new deliveries are rung again); with
         ``ring_next``, ring the agent's next due delivery."""
@@ -183,8 +181,6 @@ class LedgerCalls:
         return int(self.rpc("end_drain", {"p_drainer": drainer, "p_agent": agent, "p_project_id": project_id,
                                           "p_ring_next": ring_next}) or 0)
 
-    def ring_next(self, agent: str, project_id: UUID | None = None) -> int:
-        return int(self.rpc("ring_next", {"p_agent": agent, "p_project_id": project_id}) or 0)
 
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion:
         result = self.rpc("complete_delivery", {

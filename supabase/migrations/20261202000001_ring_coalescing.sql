@@ -248,5 +248,6 @@ select public.lock_down_project_objects(array['agent_drainers', 'rings_needed', 
 -- definer), read by the service role's tools.
 revoke all on public.agent_drainers from anon, authenticated;
 revoke insert, update, delete on public.agent_drainers from service_role;
--- rings_needed is a step of fan_out_event (which runs as the owner), not an API.
-revoke execute on function public.rings_needed(bigint[]) from service_role;
+-- rings_needed is a step of fan_out_event, and ring_next now one of end_drain
+-- (both run as the owner); neither is an API any more.
+revoke execute on function public.rings_needed(bigint[]), public.ring_next(text, uuid) from service_role;

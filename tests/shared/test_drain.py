@@ -222,3 +222,37 @@ def test_a_lingering_drain_takes_what_arrives_meanwhile_unrung(store: PostgresSt
     assert row["status"] == "succeeded" and row["ring_count"] == 0, "taken by the drain, never rung"
     assert seed.conn.execute("select count(*) as n from agent_drainers").fetchone()["n"] == 0
 
+
+
+class RacingStore(PostgresStore):
+    """The real store; a post is published just before the drain withdraws,
+    as a fan-out committing in that moment would be."""
+
+    def __init__(self, url: str, project: UUID) -> None:
+        super().__init__(url, max_size=8)
+        self.project, self.raced = project, []
+
+    def end_drain(self, drainer: UUID, agent: str, project_id: UUID | None, *, ring_next: bool) -> int:
+        if not self.raced:
+            self.raced.extend(publish(self, self.project, "feedback.created", 1))
+        return super().end_drain(drainer, agent, project_id, ring_next=ring_next)
+
+
+def test_a_delivery_skipped_while_the_drain_withdraws_is_taken_by_its_last_look(
+        store: PostgresStore, db_url: str, seed: Seed) -> None:
+    seed.configure(max_drainers=1)
+    project = seed.project()
+    events = publish(store, project, "feedback.created", 2)
+    racing = RacingStore(db_url, project)
+    try:
+        agent = RecordingAgent("sentiment")
+        reply = make_client(agent, racing, drain_linger_ms=0).post("/", json=body_for(seed, events[0]),
+                                                                      headers=auth())
+        assert reply.status_code == 200, reply.json
+        late = racing.raced[0]
+        assert agent.ran == [*(e.id for e in events), late.id], "the last claim after end_drain took it"
+        [row] = [d for d in seed.deliveries(agent="sentiment") if d["event_id"] == late.id]
+        assert row["ring_count"] == 0 and row["status"] == "succeeded", "skipped by the fan-out, run all the same"
+    finally:
+        racing.close()
+

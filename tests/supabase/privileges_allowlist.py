@@ -143,7 +143,7 @@ ALLOWLIST: list[Row] = [
     # --- functions: the backbone's API --------------------------------------------------------------
     ("function", "public.claim_delivery(uuid, text, text) "
                  "public.complete_delivery(bigint, uuid, jsonb, jsonb) "
-                 "public.claim_next(text, text, uuid) public.ring_next(text, uuid) "
+                 "public.claim_next(text, text, uuid) "
                  "public.claim_next(text, text, uuid, uuid, integer) public.end_drain(uuid, text, uuid, boolean) "
                  "public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean) "
                  "public.publish_events(jsonb) "
@@ -197,7 +197,7 @@ ALLOWLIST: list[Row] = [
                  "public.lock_delivery(bigint) public.park_delivery(bigint, text) "
                  "public.publish_root_event(text, text, uuid, uuid, uuid, jsonb, text) "
                  "public.record_agent_failure(text) public.record_agent_success(text) "
-                 "public.ring_doorbell(bigint[]) public.rings_needed(bigint[]) "
+                 "public.ring_doorbell(bigint[]) public.rings_needed(bigint[]) public.ring_next(text, uuid) "
                  "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer) "
                  "public.take_claim(event_deliveries, text, boolean) "
                  "public.claim_result(text, bigint, uuid, integer, integer, text) "
