@@ -2,8 +2,9 @@
 due deliveries (the same project's, for a per-project agent) and runs them,
 so the doorbell is a wake-up and not the unit of work.
 
-It stops when nothing is due (and nothing came during a short linger), when a
-run fails (its retry is rung when due), or when the time budget is spent (then
+It stops when nothing is due (and nothing came during a short linger; a
+drain working a steady stream lingers to the end of its budget), when a run
+fails (its retry is rung when due), or when the time budget is spent (then
 it hands on with one fresh ring). Claims are atomic in SQL (skip locked), so
 concurrent drains never run one delivery twice.
 
@@ -28,7 +29,14 @@ from shared.store import Claim, Store
 
 log = logging.getLogger("signalsloop.drain")
 
-POLL_SECONDS = 0.1  # a lingering drain's pause between polls
+POLL_SECONDS = (0.05, 0.2)  # a lingering drain's pause between polls: first, and at most (doubling)
+#: A drain that has run this many deliveries is working a steady stream: it
+#: stays until its budget ends instead of leaving after ``linger_ms`` idle.
+#: Under pg_net a drainer that leaves early uncovers its agent until the next
+#: batch (the rest of this one, then about 1 s); a quiet agent's request
+#: (fewer runs) still ends ``linger_ms`` after its last claim, so an idle
+#: system pays no polling.
+BUSY_RUNS = 5
 HOLD_MARGIN_MS = 5000  # a drainer that dies without ending counts this long past its budget
 Stop = Literal["idle", "out_of_time", "failed"]
 
@@ -40,6 +48,7 @@ class Drain:
     worker: str
     process: Callable[[Claim], bool]  # runs one claimed delivery; False when it failed
     linger_ms: int = 300
+    busy_runs: int = BUSY_RUNS
 
     def run(self, first: Claim, started: float) -> int:
         """How many deliveries ran after ``first``, within the budget counted from ``started``."""
@@ -73,18 +82,21 @@ class Drain:
     def _drain_as(self, drainer: UUID, project: UUID | None, deadline: float, hold_ms: int) -> tuple[int, Stop]:
         """One drainer's loop: how many it ran, and why it stopped. It lingers
         only once it has claimed (and so registered)."""
-        ran, linger = 0, max(0, self.linger_ms) / 1000
+        ran, linger, empty = 0, max(0, self.linger_ms) / 1000, 0
         last_claim: float | None = None
         try:
-            while time.perf_counter() < deadline:
+            while (now := time.perf_counter()) < deadline:
                 claim = self.store.claim_next(self.agent, self.worker, project, drainer=drainer, hold_ms=hold_ms)
                 if claim is None:
-                    idle = None if last_claim is None else time.perf_counter() - last_claim
-                    if idle is None or idle >= linger:
+                    if last_claim is None:
                         return ran, "idle"
-                    time.sleep(min(POLL_SECONDS, linger - idle))
+                    stay = deadline - now if ran >= self.busy_runs else linger - (now - last_claim)
+                    if stay <= 0:
+                        return ran, "idle"
+                    time.sleep(min(POLL_SECONDS[0] * 2 ** empty, POLL_SECONDS[1], stay))
+                    empty += 1
                     continue
-                last_claim = time.perf_counter()
+                last_claim, empty = time.perf_counter(), 0
                 if claim.claimed:
                     ran += 1
                     if not self.process(claim):

@@ -111,7 +111,7 @@ def test_a_non_serialized_drain_is_fair_across_projects(store: PostgresStore, se
 
 
 def test_a_time_budget_ends_the_drain_and_hands_on(store: PostgresStore, seed: Seed) -> None:
-    seed.configure(drain_budget_ms=100)
+    seed.configure(drain_budget_ms=300)
     project = seed.project()
     events = publish(store, project, "sentiment.analyzed", 30)
     agent = RecordingAgent("theme", pause_s=0.02)
@@ -119,7 +119,8 @@ def test_a_time_budget_ends_the_drain_and_hands_on(store: PostgresStore, seed: S
     first = client.post("/", json=body_for(seed, events[0]), headers=auth())
     assert first.status_code == 200 and 1 <= first.json["drained"] < 29, first.json
     waiting = [d for d in seed.deliveries(agent="theme") if d["status"] == "pending"]
-    assert [d["ring_count"] for d in waiting[:2]] == [2, 1], "fan-out rang each once; the next one again"
+    assert [d["ring_count"] for d in waiting[:2]] == [1, 0], \
+        "the fan-out rang only the first (its request drains the rest); the drain's end rang the next"
     # The sweep (or that ring) picks up the rest: keep ringing the head until done.
     for _ in range(40):
         head = [d for d in seed.deliveries(agent="theme") if d["status"] == "pending"]
@@ -220,8 +221,41 @@ def test_a_lingering_drain_takes_what_arrives_meanwhile_unrung(store: PostgresSt
     assert agent.ran == [*(e.id for e in events), late[0].id]
     [row] = [d for d in seed.deliveries(agent="sentiment") if d["event_id"] == late[0].id]
     assert row["status"] == "succeeded" and row["ring_count"] == 0, "taken by the drain, never rung"
-    assert seed.conn.execute("select count(*) as n from agent_drainers").fetchone()["n"] == 0
+    drainers = seed.conn.execute("select count(*) as n from agent_drainers where delivery_id is null").fetchone()
+    assert drainers["n"] == 0, "the drainer withdrew (rows of rings expire by themselves)"
 
+
+
+def test_a_drain_working_a_stream_stays_to_the_end_of_its_budget(store: PostgresStore, seed: Seed) -> None:
+    """Five runs or more: the request stays (polling) until its budget ends,
+    so a post that comes long after the linger is still taken, unrung; a
+    quiet request (one run) leaves after the linger."""
+    seed.configure(max_drainers=1, drain_budget_ms=2500)
+    project = seed.project()
+    events = publish(store, project, "feedback.created", 6)
+    agent = RecordingAgent("sentiment")
+    client = make_client(agent, store, drain_linger_ms=100)
+    late: list[DomainEvent] = []
+
+    def publish_later() -> None:
+        time.sleep(1.2)
+        late.extend(publish(store, project, "feedback.created", 1))
+
+    writer = threading.Thread(target=publish_later)
+    writer.start()
+    started = time.perf_counter()
+    reply = client.post("/", json=body_for(seed, events[0]), headers=auth())
+    took = time.perf_counter() - started
+    writer.join()
+    assert reply.status_code == 200 and reply.json["drained"] == 6, reply.json
+    assert agent.ran[-1] == late[0].id
+    [row] = [d for d in seed.deliveries(agent="sentiment") if d["event_id"] == late[0].id]
+    assert row["ring_count"] == 0, "covered by the drainer: never rung"
+    assert took >= 2.0, "it stayed until its budget"
+    quiet = publish(store, project, "feedback.created", 1)
+    started = time.perf_counter()
+    assert client.post("/", json=body_for(seed, quiet[0]), headers=auth()).json["drained"] == 0
+    assert time.perf_counter() - started < 1.5, "one run: it left after the linger"
 
 
 class RacingStore(PostgresStore):

@@ -1,5 +1,6 @@
-"""Coalesced doorbells: a delivery whose agent is being drained is not rung
-(the drainer promised to look again), and nothing waits once the promise ends."""
+"""Coalesced doorbells: a delivery whose agent is being drained, or whose
+agent's ring is still on its way, is not rung (the drainer, or the request
+that ring wakes, will take it), and nothing waits once the promise ends."""
 
 from __future__ import annotations
 
@@ -35,18 +36,24 @@ def promise(store: PostgresStore, agent: str, project: UUID | None, hold_ms: int
     return drainer
 
 
+def forget_rings(seed: Seed) -> None:
+    """As if every ring had reached its request: only drainers count."""
+    seed.conn.execute("delete from agent_drainers where delivery_id is not null")
+
+
 def test_a_drained_agent_is_not_rung_until_the_drain_ends(store: PostgresStore, seed: Seed) -> None:
     seed.configure(max_drainers=1)
     project = seed.project()
     publish(store, project, "feedback.created", 1)
     drainer = promise(store, "sentiment", None)
+    forget_rings(seed)
     publish(store, project, "feedback.created", 2)
     assert ring_counts(seed, "sentiment") == [1, 0, 0], "the drainer will take them: no ring"
-    waiting = seed.conn.execute(
-        "select ring_after - now() < interval '3 seconds' as soon from event_deliveries "
-        "where agent = 'sentiment' and ring_count = 0").fetchall()
-    assert [w["soon"] for w in waiting] == [True, True], "if the drainer died, the sweep rings them soon"
-    assert ring_counts(seed, "competitive") == [1, 1, 1], "other agents are rung as before"
+    waiting = seed.conn.execute(  # the hold: drain_budget_ms 5000 + coalesced_ring_after_ms 2000
+        "select ring_after - now() between interval '6 seconds' and interval '7 seconds' as held "
+        "from event_deliveries where agent = 'sentiment' and ring_count = 0").fetchall()
+    assert [w["held"] for w in waiting] == [True, True], "if the drainer died, the sweep rings them after its hold"
+    assert ring_counts(seed, "competitive") == [1, 1, 0], "another agent is rung (once: that ring covers the next)"
     assert store.end_drain(drainer, "sentiment", None, ring_next=False) == 0
     publish(store, project, "feedback.created", 1)
     assert ring_counts(seed, "sentiment") == [1, 0, 0, 1], "no promise left: rung again"
@@ -56,9 +63,11 @@ def test_rings_stop_only_at_max_drainers(store: PostgresStore, seed: Seed) -> No
     seed.configure(max_drainers=2)
     project = seed.project()
     publish(store, project, "feedback.created", 2)
+    forget_rings(seed)
     promise(store, "sentiment", None)
     publish(store, project, "feedback.created", 1)
     assert ring_counts(seed, "sentiment")[-1] == 1, "one drainer of two: still rung"
+    forget_rings(seed)
     promise(store, "sentiment", None)
     publish(store, project, "feedback.created", 1)
     assert ring_counts(seed, "sentiment")[-1] == 0
@@ -111,7 +120,7 @@ def test_ending_a_drain_waits_for_the_fan_outs_that_counted_on_it(store: Postgre
 
 
 def test_the_sweep_rings_what_a_dead_drainer_left(store: PostgresStore, seed: Seed) -> None:
-    seed.configure(max_drainers=1, coalesced_ring_after_ms=0)
+    seed.configure(max_drainers=1, coalesced_ring_after_ms=0, drain_budget_ms=0)  # a hold of 0
     project = seed.project()
     publish(store, project, "feedback.created", 1)
     promise(store, "sentiment", None)  # and then the request dies: no end_drain
@@ -127,6 +136,55 @@ def test_ending_a_drain_out_of_budget_rings_the_next(store: PostgresStore, seed:
     drainer = promise(store, "theme", project)
     seed.conn.execute("update event_deliveries set status = 'succeeded' where agent = 'theme' and status = 'running'")
     assert store.end_drain(drainer, "theme", project, ring_next=True) == 1
-    assert ring_counts(seed, "theme")[1] == 2, "the project's next one, rung again"
+    assert ring_counts(seed, "theme") == [1, 1, 0], "the project's next one, rung (its fan-out had skipped it)"
     left = seed.conn.execute("select count(*) as n from agent_drainers where drainer = %s", (drainer,)).fetchone()
     assert left["n"] == 0
+
+
+def test_a_ring_on_its_way_covers_its_agent_until_its_delivery_is_taken(store: PostgresStore, seed: Seed) -> None:
+    seed.configure(max_drainers=1)
+    project = seed.project()
+    publish(store, project, "feedback.created", 1)
+    publish(store, project, "feedback.created", 2)
+    assert ring_counts(seed, "sentiment") == [1, 0, 0], "the first ring's request will drain the others"
+    held = seed.conn.execute("select bool_and(ring_after - now() > interval '6 seconds') as held "
+                             "from event_deliveries where agent = 'sentiment' and ring_count = 0").fetchone()
+    assert held["held"], "the fallback waits for that ring to arrive"
+    claim = store.claim_next("sentiment", "w")  # a drainer takes the rung one first: the ring covers no more
+    assert claim is not None and claim.claimed
+    publish(store, project, "feedback.created", 1)
+    assert ring_counts(seed, "sentiment")[-1] == 1
+
+
+def test_rings_on_their_way_count_up_to_max_drainers(store: PostgresStore, seed: Seed) -> None:
+    seed.configure(max_drainers=2)
+    project = seed.project()
+    publish(store, project, "feedback.created", 4)
+    assert ring_counts(seed, "sentiment") == [1, 1, 0, 0]
+
+
+def test_a_per_project_ring_covers_only_its_project(store: PostgresStore, seed: Seed) -> None:
+    mine, other = seed.project(), seed.project()
+    publish(store, mine, "sentiment.analyzed", 2)
+    publish(store, other, "sentiment.analyzed", 1)
+    by_project = [(d["project_id"], d["ring_count"]) for d in seed.deliveries(agent="theme")]
+    assert by_project == [(mine, 1), (mine, 0), (other, 1)]
+
+
+def test_a_ring_whose_hold_ended_covers_nothing(store: PostgresStore, seed: Seed) -> None:
+    """A ring answered 401 or never sent: its delivery stays pending, but once
+    its hold ends the next delivery is rung (and the sweep rings the first)."""
+    seed.configure(max_drainers=1, coalesced_ring_after_ms=0, drain_budget_ms=0)
+    project = seed.project()
+    publish(store, project, "feedback.created", 2)
+    assert ring_counts(seed, "sentiment") == [1, 1]
+
+
+def test_rings_long_past_their_hold_are_cleared(store: PostgresStore, seed: Seed) -> None:
+    project = seed.project()
+    publish(store, project, "feedback.created", 1)
+    seed.conn.execute("update agent_drainers set until = now() - interval '2 minutes'")
+    stale = seed.conn.execute("select count(*) as n from agent_drainers").fetchone()["n"]
+    publish(store, project, "feedback.created", 1)
+    rows = seed.conn.execute("select agent, until > now() as live from agent_drainers").fetchall()
+    assert stale > 0 and rows and all(r["live"] for r in rows), "the stale rows went, the new rings stayed"
