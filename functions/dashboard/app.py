@@ -171,7 +171,10 @@ def register_routes() -> None:
         """The newest events the session may see, as JSON (scripts, health checks)."""
         from functions.dashboard.queries import EventFilter, list_events
 
-        rows = server().run(identity(request), list_events, EventFilter(), limit=max(1, min(limit, 500)))
+        try:
+            rows = server().run(identity(request), list_events, EventFilter(), limit=max(1, min(limit, 500)))
+        except PermissionError as exc:  # the Supabase session expired or was refused
+            return PlainTextResponse(f"403: {exc}\n", status_code=403)  # type: ignore[return-value]
         return [{**r, "id": str(r["id"]), "aggregate_id": str(r["aggregate_id"]),
                  "created_at": r["created_at"].isoformat()} for r in rows]
 

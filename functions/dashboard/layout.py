@@ -38,8 +38,14 @@ async def query(who: Identity, read: Callable[..., T], *args: Any, **kwargs: Any
     """``read(reads, who, *args, **kwargs)`` (a function of
     :mod:`~functions.dashboard.queries` or :mod:`~functions.dashboard.health`)
     off the event loop, as ``who``, on the server's data path."""
-    # io_bound answers None only when the app is shutting down.
-    return await run.io_bound(server().run, who, read, *args, **kwargs)  # type: ignore[return-value]
+    from functions.dashboard.supabase_reads import SessionExpired
+
+    try:
+        # io_bound answers None only when the app is shutting down.
+        return await run.io_bound(server().run, who, read, *args, **kwargs)  # type: ignore[return-value]
+    except SessionExpired:
+        ui.navigate.to("/logout")  # clears the cookie, then the sign-in form
+        raise
 
 
 def when(value: datetime | None) -> str:

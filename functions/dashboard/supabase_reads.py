@@ -27,7 +27,12 @@ from shared.supabase_store import api_error
 log = logging.getLogger("signalsloop.dashboard.supabase")
 # Refresh an access token this long before it expires.
 REFRESH_MARGIN_S = 60.0
-REFUSED = {"42501", "PGRST301", "PGRST302", "PGRST303"}  # RLS / privilege; JWT invalid or expired
+REFUSED = {"42501"}  # a privilege or the replay's owner/admin check; PGRST3xx: the JWT is invalid or expired
+
+
+class SessionExpired(PermissionError):
+    """The person's Supabase session is gone (expired, revoked, refreshed
+    elsewhere): they sign in again."""
 
 
 class SupabaseReads:
@@ -56,6 +61,8 @@ class SupabaseReads:
             return rest.rpc(function, jsonable(dict(args))).execute().data
         except APIError as exc:
             error = api_error(exc)
+            if error.sqlstate and error.sqlstate.startswith("PGRST3"):
+                raise SessionExpired(str(exc.message)) from exc
             if error.sqlstate in REFUSED:
                 raise PermissionError(str(exc.message)) from exc
             raise error from exc
@@ -70,7 +77,7 @@ class SupabaseReads:
                 raise PermissionError("operators on Supabase need SUPABASE_SERVICE_ROLE_KEY on the dashboard")
             return self.service_role_key
         if not who.access_token:
-            raise PermissionError("sign in with Supabase Auth (/login): this session has no access token")
+            raise SessionExpired("sign in with Supabase Auth (/login): this session has no access token")
         return self.current(who).access_token or ""
 
     def current(self, who: Identity) -> Identity:
@@ -85,10 +92,10 @@ class SupabaseReads:
             try:
                 reply = auth_client(self.url, self.anon_key).auth.refresh_session(known.refresh_token)
             except Exception as exc:  # revoked, reused or Auth unreachable: sign in again
-                raise PermissionError(f"the Supabase session could not be refreshed ({exc}); sign in again") from exc
+                raise SessionExpired(f"the Supabase session could not be refreshed ({exc}); sign in again") from exc
             session = reply.session
             if session is None:
-                raise PermissionError("the Supabase session expired; sign in again")
+                raise SessionExpired("the Supabase session expired; sign in again")
             fresh = Identity(who.user_id, who.label, who.operator, session.access_token, session.refresh_token,
                              float(session.expires_at or time.time() + (session.expires_in or 3600)))
             self._refreshed[who.refresh_token or ""] = fresh

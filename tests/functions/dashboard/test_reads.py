@@ -20,7 +20,7 @@ import respx
 
 from functions.dashboard import health, queries
 from functions.dashboard.db import Identity, PsycopgReads
-from functions.dashboard.supabase_reads import SupabaseReads
+from functions.dashboard.supabase_reads import SessionExpired, SupabaseReads
 from tests.fakes.supabase_rest import ANON_KEY, JWT_SECRET, SERVICE_ROLE_KEY, PostgrestOverDatabase
 from tests.helpers import Seed
 from tests.supabase.test_dashboard_access import kill
@@ -179,6 +179,12 @@ def test_a_token_about_to_expire_is_refreshed_once(db_url: str, world: dict[str,
         finally:
             reads.close()
         refreshes = [r for r in fake.requests if r.path == "/auth/v1/token" and "refresh_token" in (r.json or {})]
+        elsewhere = SupabaseReads(fake.url, ANON_KEY)  # another instance: the refresh token was rotated
+        try:
+            with pytest.raises(SessionExpired, match="sign in again"):
+                queries.list_events(elsewhere, stale, queries.EventFilter())
+        finally:
+            elsewhere.close()
         bearers = [c["bearer"] for c in fake.rest.calls]
     assert projects_of(first) == projects_of(again) == {str(world["mine"])}
     assert len(refreshes) == 1, "refreshed once, then the new session is reused"
