@@ -21,15 +21,20 @@ from fastapi import Form, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 
 from functions.dashboard.auth import COOKIE, SESSION_SECONDS, RequireSession, Sessions, supabase_sign_in
-from functions.dashboard.db import Identity, Ledger
+from functions.dashboard.db import Identity, PsycopgReads
 from functions.dashboard.feed import Feed, LiveUpdates
+from functions.dashboard.reads import DashboardReads
+from shared.errors import ConfigurationError
 
 log = logging.getLogger("signalsloop.dashboard")
 
 
 @dataclass
 class Config:
-    database_url: str
+    # A direct connection: pages run as the signed-in role on it. Without
+    # one, pages go through PostgREST (supabase_url + supabase_anon_key) with
+    # each member's own access token.
+    database_url: str | None
     host: str = "127.0.0.1"
     port: int = 8700
     # Signs the session cookies; give every instance the same one (Cloud Run).
@@ -38,18 +43,20 @@ class Config:
     supabase_url: str | None = None
     supabase_key: str | None = None
     supabase_anon_key: str | None = None
+    # Operators' reads on the Supabase path (they see every project).
+    supabase_service_role_key: str | None = None
     operators: frozenset[str] = frozenset()
     secure_cookie: bool = False
     on_ready: Callable[[Server], None] | None = None
 
 
 class Server:
-    """What every page shares: the ledger, the feed and the update-latency record."""
+    """What every page shares: the data path, the feed and the update-latency record."""
 
     def __init__(self, config: Config) -> None:
         self.config = config
         self.sessions = Sessions(config.session_secret)
-        self.ledger: Ledger | None = None
+        self.reads: DashboardReads | None = None
         self.feed = Feed()
         self.live: LiveUpdates | None = None
         self.push_latency_ms: deque[float] = deque(maxlen=2000)
@@ -62,7 +69,7 @@ class Server:
         return f"{self.base_url}/login?token={self.sessions.issue_token(who)}"
 
     def start(self) -> None:
-        self.ledger = Ledger(self.config.database_url)
+        self.reads = data_path(self.config)
         self.live = LiveUpdates(self.feed, database_url=self.config.database_url, mode=self.config.live,
                                 supabase_url=self.config.supabase_url, supabase_key=self.config.supabase_key)
         self.live.start()
@@ -70,18 +77,30 @@ class Server:
     def stop(self) -> None:
         if self.live:
             self.live.stop()
-        if self.ledger:
-            self.ledger.close()
+        if self.reads:
+            self.reads.close()
 
-    def run(self, who: Identity, work: Callable[..., Any]) -> Any:
-        assert self.ledger is not None
-        return self.ledger.run(who, work)
+    def run(self, who: Identity, read: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``read(reads, who, ...)`` on this server's data path."""
+        assert self.reads is not None
+        return read(self.reads, who, *args, **kwargs)
 
     def update_p95_ms(self) -> float | None:
         values = list(self.push_latency_ms)
         if len(values) < 2:
             return values[0] if values else None
         return statistics.quantiles(values, n=20)[18]
+
+
+def data_path(config: Config) -> DashboardReads:
+    """The direct connection when there is one, else supabase-py (PostgREST)."""
+    if config.database_url:
+        return PsycopgReads(config.database_url)
+    if not (config.supabase_url and config.supabase_anon_key):
+        raise ConfigurationError("the dashboard needs DATABASE_URL, or SUPABASE_URL and SUPABASE_ANON_KEY")
+    from functions.dashboard.supabase_reads import SupabaseReads
+
+    return SupabaseReads(config.supabase_url, config.supabase_anon_key, config.supabase_service_role_key)
 
 
 SERVER: Server | None = None
@@ -152,7 +171,10 @@ def register_routes() -> None:
         """The newest events the session may see, as JSON (scripts, health checks)."""
         from functions.dashboard.queries import EventFilter, list_events
 
-        rows = server().run(identity(request), lambda c: list_events(c, EventFilter(), limit=min(limit, 500)))
+        try:
+            rows = server().run(identity(request), list_events, EventFilter(), limit=max(1, min(limit, 500)))
+        except PermissionError as exc:  # the Supabase session expired or was refused
+            return PlainTextResponse(f"403: {exc}\n", status_code=403)  # type: ignore[return-value]
         return [{**r, "id": str(r["id"]), "aggregate_id": str(r["aggregate_id"]),
                  "created_at": r["created_at"].isoformat()} for r in rows]
 

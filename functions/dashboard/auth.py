@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from http.cookies import SimpleCookie
 from typing import Any
@@ -93,17 +94,31 @@ class RequireSession:
         await send({"type": "http.response.body", "body": body})
 
 
-def supabase_sign_in(url: str, anon_key: str, email: str, password: str,
-                     operators: frozenset[str]) -> Identity:
-    """Supabase Auth (email and password): the person's own user id; an
-    address listed in DASHBOARD_OPERATORS signs in as an operator."""
+def auth_client(url: str, anon_key: str) -> Any:
+    """A supabase-py client for one Auth call. It neither keeps the session
+    nor refreshes it on a timer: the refresh token is the dashboard's to use
+    (supabase_reads), and Supabase rotates it on every refresh."""
+    from supabase.lib.client_options import SyncClientOptions
+
     from supabase import create_client
 
-    client = create_client(url, anon_key)
-    reply = client.auth.sign_in_with_password({"email": email, "password": password})
+    return create_client(url, anon_key, options=SyncClientOptions(auto_refresh_token=False, persist_session=False))
+
+
+def supabase_sign_in(url: str, anon_key: str, email: str, password: str,
+                     operators: frozenset[str]) -> Identity:
+    """Supabase Auth (email and password): the person's own user id and
+    session (the Supabase data path sends their access token to PostgREST);
+    an address listed in DASHBOARD_OPERATORS signs in as an operator."""
+    from uuid import UUID
+
+    reply = auth_client(url, anon_key).auth.sign_in_with_password({"email": email, "password": password})
     if reply.user is None:
         raise PermissionError("sign-in refused")
     address = (reply.user.email or email).lower()
-    from uuid import UUID
-
-    return Identity(UUID(str(reply.user.id)), address, operator=address in operators)
+    session = reply.session
+    if session is None:
+        return Identity(UUID(str(reply.user.id)), address, operator=address in operators)
+    expires = session.expires_at or (time.time() + (session.expires_in or 3600))
+    return Identity(UUID(str(reply.user.id)), address, address in operators, session.access_token,
+                    session.refresh_token, float(expires))

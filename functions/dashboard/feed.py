@@ -3,7 +3,10 @@
 Three sources, best first (``DASHBOARD_LIVE=auto``): a Supabase Realtime
 subscription (``postgres_changes`` INSERT on ``public.events``) when the
 Supabase URL and a key are set, LISTEN ``signalsloop_events`` on a direct
-connection otherwise, and polling when neither works (the plan's fallback).
+connection otherwise, and polling when neither works (the plan's fallback):
+a cheap look at the newest events on the direct connection, or, on the
+Supabase data path without one, a wake-up every second after which each
+page re-reads through PostgREST.
 A signal carries no data: each page re-reads under its own person's RLS, so
 the source may use a key no page ever sees.
 """
@@ -135,6 +138,23 @@ class PollSource(Source):
                             "where created_at > now() - interval '1 minute'").fetchone()
 
 
+class TickSource(Source):
+    """Without a direct connection and without Realtime (the Supabase data
+    path, Realtime down): a wake-up every ``interval`` seconds, and each open
+    page re-reads what is new through PostgREST under its own token."""
+
+    name = "poll"
+
+    def __init__(self, feed: Feed, interval: float = 1.0) -> None:
+        super().__init__(feed)
+        self.interval = interval
+
+    def _run(self) -> None:
+        self.feed.source = "poll"
+        while not self.stopping.wait(self.interval):
+            self.feed.signal()
+
+
 class RealtimeSource(Source):
     """Supabase Realtime ``postgres_changes`` on ``events``, in its own event loop."""
 
@@ -177,7 +197,7 @@ class RealtimeSource(Source):
 class LiveUpdates:
     """Starts the best source and falls back to polling when it fails."""
 
-    def __init__(self, feed: Feed, *, database_url: str, mode: str = "auto",
+    def __init__(self, feed: Feed, *, database_url: str | None, mode: str = "auto",
                  supabase_url: str | None = None, supabase_key: str | None = None) -> None:
         self.feed, self.database_url, self.mode = feed, database_url, mode
         self.supabase_url, self.supabase_key = supabase_url, supabase_key
@@ -194,6 +214,8 @@ class LiveUpdates:
         use_realtime = self.mode == "realtime" or (self.mode == "auto" and self.supabase_url and self.supabase_key)
         if use_realtime and self.supabase_url and self.supabase_key:
             return RealtimeSource(self.feed, self.supabase_url, self.supabase_key)
+        if self.database_url is None:
+            return TickSource(self.feed)
         if self.mode in ("auto", "listen"):
             return ListenSource(self.feed, self.database_url)
         return PollSource(self.feed, self.database_url)
@@ -201,9 +223,10 @@ class LiveUpdates:
     def _fallback(self) -> None:
         source = self.active
         while source is not None and not source.stopping.is_set():
-            if source.failed.wait(0.5) and not isinstance(source, PollSource):
+            if source.failed.wait(0.5) and not isinstance(source, PollSource | TickSource):
                 log.warning("live updates: %s failed, falling back to polling", source.name)
-                source = self.active = PollSource(self.feed, self.database_url).start()
+                source = self.active = (PollSource(self.feed, self.database_url) if self.database_url
+                                        else TickSource(self.feed)).start()
                 return
 
     def stop(self) -> None:

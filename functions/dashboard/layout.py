@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from nicegui import run, ui
 
@@ -11,6 +12,7 @@ from functions.dashboard.app import server
 from functions.dashboard.db import Identity
 
 PAGES = (("/events", "Events"), ("/agents", "Agents"), ("/metrics", "Success metrics"), ("/dead", "Dead letters"))
+T = TypeVar("T")
 STATUS_COLORS = {"succeeded": "green", "dead": "red", "failed": "orange", "pending": "grey", "running": "blue",
                  "parked": "purple", "blocked": "black"}
 # How long a page may take to build before NiceGUI gives up with an error page
@@ -32,9 +34,18 @@ def frame(who: Identity, title: str) -> None:
         ui.link("sign out", "/logout").classes("text-white")
 
 
-async def query(who: Identity, work: Any) -> Any:
-    """Run a ledger read off the event loop, as ``who``."""
-    return await run.io_bound(server().run, who, work)
+async def query(who: Identity, read: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """``read(reads, who, *args, **kwargs)`` (a function of
+    :mod:`~functions.dashboard.queries` or :mod:`~functions.dashboard.health`)
+    off the event loop, as ``who``, on the server's data path."""
+    from functions.dashboard.supabase_reads import SessionExpired
+
+    try:
+        # io_bound answers None only when the app is shutting down.
+        return await run.io_bound(server().run, who, read, *args, **kwargs)  # type: ignore[return-value]
+    except SessionExpired:
+        ui.navigate.to("/logout")  # clears the cookie, then the sign-in form
+        raise
 
 
 def when(value: datetime | None) -> str:

@@ -79,7 +79,7 @@ class EventsView:
 
     async def reload(self, before: tuple[datetime, UUID] | None = None) -> None:
         self.live = before is None
-        found = await query(self.who, lambda c: queries.list_events(c, self.flt, before=before))
+        found = await query(self.who, queries.list_events, self.flt, before=before)
         self.rows = [self.row(r) for r in found]
         self.shown = {r["id"] for r in self.rows}
         self.render()
@@ -99,7 +99,7 @@ class EventsView:
         self.dirty, self.busy = False, True
         try:
             newest = self.rows[0]["created"] - OVERLAP if self.rows else None
-            found = await query(self.who, lambda c: queries.list_events(c, self.flt, since_at=newest, limit=MAX_ROWS))
+            found = await query(self.who, queries.list_events, self.flt, since_at=newest, limit=MAX_ROWS)
             fresh = [self.row(r) for r in found if str(r["id"]) not in self.shown]
             if fresh:
                 now = time.time()
@@ -127,12 +127,9 @@ def register() -> None:
         view = EventsView(request)
         frame(view.who, "Events")
         ui.add_css(CSS)
-        projects = await query(view.who, queries.projects)
-        view.names = project_names(projects)
-        view.flt.within = None if view.who.operator else list(view.names)
-        agents = await query(view.who, queries.agent_names)
-        types = await query(view.who, queries.event_types)
-        filters(view, types, agents)
+        offered = await query(view.who, queries.filters)
+        view.names = project_names(offered["projects"])
+        filters(view, offered["event_types"], offered["agents"])
         with ui.row().classes("items-center gap-2"):
             ui.button("Newest", on_click=lambda: view.reload()).props("outline data-action=newest")
             ui.button("Older", on_click=view.older).props("outline data-action=older")
@@ -150,7 +147,7 @@ def filters(view: EventsView, types: list[str], agents: list[str]) -> None:
         view.flt = queries.EventFilter(
             types=list(type_box.value or []), project_id=project_box.value or None, agent=agent_box.value or None,
             status=status_box.value or None, since=_parse(since_box.value), until=_parse(until_box.value),
-            aggregate_id=_uuid(aggregate_box.value), within=view.flt.within)
+            aggregate_id=_uuid(aggregate_box.value))
         await view.reload()
 
     with ui.row().classes("items-end gap-2 w-full"):

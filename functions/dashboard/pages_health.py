@@ -62,18 +62,18 @@ def register() -> None:
     @ui.page("/agents", response_timeout=RESPONSE_TIMEOUT_S)
     async def agents_page(request: Request, window: str = "1 hour") -> None:
         who, seconds = windowed_page(request, "Agents", "/agents", window, 3600)
-        stats = await query(who, lambda c: health.agent_stats(c, seconds))
-        history = await query(who, health.lag_history)
-        charts(stats, history)
+        found = await query(who, health.agent_health, seconds)
+        stats = found["stats"]
+        charts(stats, found["lag_history"])
         ui.table(columns=AGENT_COLUMNS, rows=[agent_row(r) for r in stats], row_key="agent", pagination=0) \
             .classes("w-full").props("data-table=agents")
-        await side_tables(who)
+        side_tables(found["alerts"], found["doorbell_errors"])
 
     @ui.page("/metrics", response_timeout=RESPONSE_TIMEOUT_S)
     async def metrics_page(request: Request, window: str = "24 hours") -> None:
         who, seconds = windowed_page(request, "Success metrics", "/metrics", window, 86400)
         p95 = server().update_p95_ms()
-        metrics = await query(who, lambda c: health.success_metrics(c, seconds, p95))
+        metrics = await query(who, health.success_metrics, seconds, p95)
         with ui.grid(columns=3).classes("w-full gap-4"):
             for m in metrics:
                 met = "no data" if m.met is None else ("met" if m.met else "not met")
@@ -100,9 +100,7 @@ def windowed_page(request: Request, title: str, path: str, window: str, default_
     return who, WINDOWS.get(window, default_s)
 
 
-async def side_tables(who: Identity) -> None:
-    alerts = await query(who, health.alerts)
-    rings = await query(who, health.doorbell_errors)
+def side_tables(alerts: list[dict[str, Any]], rings: list[dict[str, Any]]) -> None:
     with ui.row().classes("w-full no-wrap gap-4"):
         with ui.column().classes("w-1/2"):
             ui.label("Alerts").classes("text-lg")

@@ -78,7 +78,7 @@ def register_chain() -> None:
         except ValueError:
             ui.label("not a correlation id").props("data-error")
             return
-        found = await query(who, lambda c: queries.chain(c, cid))
+        found = await query(who, queries.chain, cid)
         events, deliveries = found["events"], found["deliveries"]
         ui.label(f"Chain {cid}: {len(events)} events, {len(deliveries)} deliveries").classes("text-lg") \
             .props(f"data-chain={cid}")
@@ -115,8 +115,8 @@ class DeadView:
         self.names: dict[str, str] = {}
 
     async def load(self) -> None:
-        self.rows = await query(self.who, lambda c: queries.dead_letters(
-            c, agent=self.agent or None, event_type=self.event_type or None, project_id=self.project or None))
+        self.rows = await query(self.who, queries.dead_letters, agent=self.agent or None,
+                                event_type=self.event_type or None, project_id=self.project or None)
         self.list_view.refresh()
         self.log_view.refresh()
 
@@ -132,7 +132,7 @@ class DeadView:
         try:
             total = 0
             for call in calls:
-                total += await query(self.who, lambda c, k=call: queries.replay(c, actor=self.who.label, **k))
+                total += await query(self.who, queries.replay, **call)
         except Exception as exc:  # refused by the database (not an owner/admin): say so, change nothing
             ui.notify(f"replay refused: {str(exc).splitlines()[0]}", type="negative")
             return
@@ -188,8 +188,9 @@ def register_dead() -> None:
         who = identity(request)
         frame(who, "Dead letters")
         view = DeadView(who)
-        view.names = project_names(await query(who, queries.projects))
-        agents = await query(who, queries.agent_names)
+        offered = await query(who, queries.filters)
+        view.names = project_names(offered["projects"])
+        agents = offered["agents"]
 
         async def set_filter(name: str, value: Any) -> None:
             setattr(view, name, value or "")

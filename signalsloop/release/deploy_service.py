@@ -18,8 +18,8 @@ from pathlib import Path
 # Environment variable -> Google Secret Manager secret.
 SERVICE_SECRETS = {
     "DATABASE_URL": "signalsloop-dashboard-database-url",  # a direct or session-pooler URL (RLS per transaction)
-    "SUPABASE_ANON_KEY": "supabase-anon-key",  # Supabase Auth sign-in
-    "SUPABASE_SERVICE_ROLE_KEY": "supabase-service-role-key",  # Realtime wake-ups only
+    "SUPABASE_ANON_KEY": "supabase-anon-key",  # Supabase Auth sign-in (and PostgREST's apikey without DATABASE_URL)
+    "SUPABASE_SERVICE_ROLE_KEY": "supabase-service-role-key",  # Realtime; operators' reads without DATABASE_URL
     "DASHBOARD_SESSION_SECRET": "signalsloop-dashboard-session-secret",  # signs session cookies
 }
 
@@ -60,4 +60,6 @@ Its URL: {shell(describe_command(agent, region=DEFAULT_REGION, project=None))}
 
 People sign in with Supabase Auth (email and password); DASHBOARD_OPERATORS
 (comma-separated emails, --env) sign in as operators who see every project.
+Without DATABASE_URL, pages read through PostgREST with each member's own
+access token (operators with the service-role key): see docs/dashboard.md.
 """

@@ -172,6 +172,15 @@ ALLOWLIST: list[Row] = [
                  "timestamp with time zone, text)", "authenticated service_role", "EXECUTE",
      "the dashboard's replay of dead letters: it checks the caller is an owner or admin of the project "
      "and records every replay in replay_log; operators call it with the service-role key"),
+    ("function", "public.dashboard_events(text[], uuid, text, text, timestamp with time zone, "
+                 "timestamp with time zone, uuid, timestamp with time zone, uuid, timestamp with time zone, integer) "
+                 "public.dashboard_filters() public.dashboard_chain(uuid) "
+                 "public.dashboard_dead_letters(text, text, uuid, integer) public.dashboard_replay_log(integer) "
+                 "public.dashboard_agent_health(double precision) public.dashboard_success_metrics(double precision)",
+     "authenticated service_role", "EXECUTE",
+     "the live dashboard's page reads (security invoker, so the caller's RLS decides): members call them "
+     "through PostgREST with their own access token or as authenticated on a direct connection; operators "
+     "with the service-role key"),
     ("function", "public.project_settings_problem(jsonb)", "authenticated service_role", "EXECUTE",
      "a pure check that the settings trigger (not security definer) runs as whoever writes a project: "
      "a member creating one, the service role (or an operator) editing settings"),

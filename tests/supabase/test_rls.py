@@ -103,13 +103,21 @@ def test_members_cannot_forge_counters_status_or_move_posts(db: psycopg.Connecti
 
 
 def test_only_the_policy_helpers_are_callable_by_api_roles(db: psycopg.Connection) -> None:
-    """Every other project function is the service role's (or the owner's);
-    tests/supabase/test_privileges.py holds the full allowlist."""
+    """Every other project function is the service role's (or the owner's),
+    but the dashboard's reads, which run as their caller (security invoker,
+    so RLS applies); tests/supabase/test_privileges.py holds the full allowlist."""
     rows = db.execute("""
-        select p.proname, r.rolname from pg_proc p cross join (values ('anon'), ('authenticated')) r(rolname)
+        select p.proname, r.rolname, p.prosecdef from pg_proc p
+         cross join (values ('anon'), ('authenticated')) r(rolname)
          where p.pronamespace = 'public'::regnamespace and has_function_privilege(r.rolname, p.oid, 'execute')
     """).fetchall()
+    reads = [r for r in rows if r["proname"].startswith("dashboard_")]
+    assert reads and not [r for r in reads if r["prosecdef"]], "the dashboard's reads run as the caller"
     assert sorted({(r["proname"], r["rolname"]) for r in rows}) == [
+        ("dashboard_agent_health", "authenticated"), ("dashboard_chain", "authenticated"),
+        ("dashboard_dead_letters", "authenticated"), ("dashboard_events", "authenticated"),
+        ("dashboard_filters", "authenticated"), ("dashboard_replay_log", "authenticated"),
+        ("dashboard_success_metrics", "authenticated"),
         ("is_project_admin", "authenticated"), ("is_project_member", "authenticated"),
         ("is_project_owner", "authenticated"), ("post_project", "authenticated"),
         ("project_settings_problem", "authenticated"), ("replay_dead_letters", "authenticated")]
