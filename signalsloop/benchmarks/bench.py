@@ -76,6 +76,7 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
                                (f"bench-{uuid4().hex[:8]}", user, Jsonb({"theme_threshold": 10_000}))
                                ).fetchone()[0]  # type: ignore[index]
         since = conn.execute("select now()").fetchone()[0]  # type: ignore[index]
+        first_request = pgnet_doorbell.last_request(conn) if stack.pg_net is not None else 0
     started = time.perf_counter()
     per = [events // writers + (1 if i < events % writers else 0) for i in range(writers)]
     interval = writers / rate if rate else 0.0
@@ -107,7 +108,7 @@ def run(stack: Stack, events: int, writers: int = 4, rate: float | None = None) 
             "lost": int(lost),
             "duplicated": int(duplicated),
             "deliveries_by_status": counts["deliveries_by_status"],
-            **({"pg_net": pgnet_doorbell.rings(conn, since)} if stack.pg_net is not None else {}),
+            **({"pg_net": pgnet_doorbell.rings(conn, first_request)} if stack.pg_net is not None else {}),
         }
 
 

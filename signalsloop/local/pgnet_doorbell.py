@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 import psycopg
@@ -117,9 +118,11 @@ class PgNetDoorbell:
 
 
 # pg_net writes one transaction per batch, so a batch's responses share ``created``:
-# batches, their sizes and the time from one batch's start to the next's.
+# batches, their sizes and the time from one batch's start to the next's. A
+# response's id is its request's id: a phase's requests are an id range.
 RINGS_SQL = """
-with r as (select created, status_code, timed_out from net._http_response where created >= %(since)s),
+with r as (select created, status_code, timed_out from net._http_response
+            where id > %(after)s and id <= %(upto)s),
      b as (select created, count(*) as n from r group by created),
      g as (select extract(epoch from created - lag(created) over (order by created)) as gap from b)
 select (select count(*) from b) as batches, (select count(*) from r) as requests,
@@ -131,9 +134,36 @@ select (select count(*) from b) as batches, (select count(*) from r) as requests
 """
 
 
-def rings(conn: psycopg.Connection[Any], since: Any) -> dict[str, Any]:
-    """What pg_net did since ``since``, read from ``net._http_response`` (real or stand-in)."""
-    row = conn.cursor(row_factory=tuple_row).execute(RINGS_SQL, {"since": since}).fetchone()
+LAST_REQUEST_SQL = "select coalesce(max(id), 0) from (select max(id) as id from net.http_request_queue " \
+                   "union all select max(id) from net._http_response) x"
+
+
+def last_request(conn: psycopg.Connection[Any]) -> int:
+    """The newest request id pg_net has (queued or answered): a phase starts after it."""
+    return int(_one(conn.cursor(row_factory=tuple_row), LAST_REQUEST_SQL) or 0)
+
+
+def wait_answered(conn: psycopg.Connection[Any], after: int, timeout: float = 30.0) -> int:
+    """Wait until every request after ``after`` is answered and its batch committed
+    (pg_net writes a batch's responses in one transaction, at the batch's end);
+    the newest request id then."""
+    cur = conn.cursor(row_factory=tuple_row)
+    deadline = time.monotonic() + timeout
+    while True:
+        upto = last_request(conn)
+        queued = _one(cur, "select count(*) from net.http_request_queue")
+        answered = cur.execute("select count(*) from net._http_response where id > %s and id <= %s",
+                               (after, upto)).fetchone()
+        if (not queued and answered is not None and answered[0] >= upto - after) or time.monotonic() > deadline:
+            return upto
+        time.sleep(0.2)
+
+
+def rings(conn: psycopg.Connection[Any], after: int) -> dict[str, Any]:
+    """What pg_net did with the requests after id ``after``, read from
+    ``net._http_response`` (real or stand-in), once all of them are answered."""
+    upto = wait_answered(conn, after)
+    row = conn.cursor(row_factory=tuple_row).execute(RINGS_SQL, {"after": after, "upto": upto}).fetchone()
     assert row is not None
     batches, requests, largest, gaps, outcomes = row
     p50, p95 = (round(float(g), 2) for g in gaps) if gaps else (None, None)

@@ -167,3 +167,26 @@ def test_an_idle_worker_wakes_at_commit_and_not_on_rollback(worker: PgNetStandin
     assert [r.path for r in server.requests] == ["/committed"] and reply["status_code"] == 200
     assert server.arrivals[0] >= committed_at
     print(f"idle wake to arrival: {(server.arrivals[0] - committed_at) * 1000:.1f} ms")
+
+
+class SlowServer(TimedServer):
+    def default_response(self, request: RecordedRequest) -> Canned:
+        time.sleep(1.0)  # a function still draining: pg_net's batch stays open
+        return super().default_response(request)
+
+
+def test_the_bench_counts_a_batch_still_open_when_the_phase_ends(net: psycopg.Connection[Any], db_url: str) -> None:
+    """A batch's responses commit at its end; the bench's ring count waits for
+    every request of the phase (by id) instead of reading a batch too early."""
+    from signalsloop.local import pgnet_doorbell
+
+    with SlowServer() as slow, PgNetStandin(db_url):
+        post(net, slow.url + "/before")
+        responses(net, 1, timeout=10)
+        after = pgnet_doorbell.last_request(net)
+        for _ in range(3):
+            post(net, slow.url + "/phase")
+        time.sleep(0.3)  # sent, not yet answered: nothing of this phase is visible
+        assert net.execute("select count(*) as n from net._http_response where id > %s", (after,)).fetchone()["n"] == 0
+        counted = pgnet_doorbell.rings(net, after)
+    assert counted["requests"] == 3 and counted["batches"] == 1 and counted["outcomes"] == {"200": 3}
