@@ -41,6 +41,106 @@ update public.feedback_lexemes l
   cross join lateral (select public.feedback_tsvector(p.title, p.body) as lexemes) v
  where p.id = l.feedback_id;
 
--- A pure helper like feedback_tsvector: called inside the security-definer
--- trigger and match_feedback_hybrid, so no API role needs it.
-revoke execute on function public.identifier_parts(text) from public, anon, authenticated, service_role;
+
+-- Rare lexemes weigh more. A plain overlap counts "happens", "expected" or a
+-- framework frame shared by every report as much as the one class name two
+-- duplicates share; a weighted one is the cosine of binary TF-IDF vectors:
+--
+--   sum over shared lexemes of w / sqrt(sum of w over mine * sum over theirs),
+--   w = ln(1 / share)^2
+--
+-- where share is the fraction of rows holding the lexeme, from the planner's
+-- statistics of feedback_lexemes (as lexeme_query reads them). A lexeme not
+-- among the common ones is rarer than all of them: half the smallest listed
+-- share (key '' of the map). Without statistics every lexeme weighs the same
+-- and this is the plain overlap.
+create function public.lexeme_shares() returns jsonb
+language sql stable security definer set search_path = public, pg_temp as $$
+  select coalesce(jsonb_object_agg(u.elem, u.share), '{}'::jsonb)
+         || jsonb_build_object('', coalesce(min(u.share) / 2, 0.5))
+    from pg_catalog.pg_stats s
+    cross join lateral unnest(s.most_common_elems::text::text[], s.most_common_elem_freqs) as u(elem, share)
+   where s.schemaname = 'public' and s.tablename = 'feedback_lexemes' and s.attname = 'lexemes'
+     and u.elem is not null
+$$;
+
+create function public.lexeme_overlap_weighted(p_a tsvector, p_b tsvector, p_shares jsonb)
+returns double precision
+language sql immutable parallel safe set search_path = pg_catalog, pg_temp as $$
+  select coalesce(sum(t.w) filter (where t.a and t.b) / nullif(sqrt(sum(t.w) filter (where t.a)
+                                                                   * sum(t.w) filter (where t.b)), 0), 0)
+    from (select x.lexeme, bool_or(x.side = 1) as a, bool_or(x.side = 2) as b,
+                 ln(1 / least(0.999, greatest(1e-9, coalesce((p_shares ->> x.lexeme)::double precision,
+                                                             (p_shares ->> '')::double precision, 0.5)))) ^ 2 as w
+            from (select l.lexeme, 1 as side from unnest(coalesce(p_a, ''::tsvector)) l
+                  union all
+                  select l.lexeme, 2 from unnest(coalesce(p_b, ''::tsvector)) l) x
+           group by x.lexeme) t
+$$;
+
+-- Refit on STS-B train with the weighted overlap (signalsloop.benchmarks.duplicates),
+-- still on the cosine-only fit's scale, so duplicate_threshold keeps its meaning.
+create or replace function public.hybrid_weights()
+returns table (w_cos double precision, w_lex double precision, w_bias double precision)
+language sql immutable parallel safe set search_path = pg_catalog, pg_temp as $$
+  select 0.6860::double precision, 0.3076::double precision, 0.0457::double precision
+$$;
+
+-- As in 20261201000800, scoring with the weighted overlap (``lexical`` is that overlap).
+create or replace function public.match_feedback_hybrid(p_project_id uuid, p_feedback_id uuid, p_model text,
+                                                        p_embedding double precision[], p_limit integer default 5,
+                                                        p_min_score double precision default 0,
+                                                        p_pool integer default 50)
+returns table (feedback_id uuid, score real, similarity real, lexical real)
+language plpgsql stable security definer set search_path = public, pg_temp as $$
+declare
+  v_lexemes tsvector;
+  v_query tsquery;
+  v_pool uuid[];
+  v_shares jsonb;
+begin
+  select l.lexemes into v_lexemes
+    from public.feedback_lexemes l where l.feedback_id = p_feedback_id and l.project_id = p_project_id;
+  if length(coalesce(v_lexemes, ''::tsvector)) > 0 then
+    v_query := public.lexeme_query(v_lexemes);
+  end if;
+  if numnode(coalesce(v_query, ''::tsquery)) = 0 then
+    v_query := null;
+  end if;
+  if v_query is not null then
+    execute 'select array_agg(x.feedback_id) from (
+               select l.feedback_id from public.feedback_lexemes l
+                where l.project_id = $1 and l.lexemes @@ $2 and l.feedback_id <> $3
+                order by ts_rank(l.lexemes, $2, 1) desc, l.feedback_id limit $4) x'
+      into v_pool using p_project_id, v_query, p_feedback_id, p_pool;
+  end if;
+  select array_agg(distinct c.id) into v_pool
+    from (select unnest(coalesce(v_pool, '{}')) as id
+          union all
+          select n.feedback_id from public.nearest_feedback(p_project_id, p_model, p_embedding, p_pool,
+                                                            p_feedback_id) n) c;
+  v_shares := public.lexeme_shares();
+  return query
+  select f.id, f.score::real, f.similarity::real, f.lexical::real
+    from (
+      select o.id, o.similarity, o.lexical,
+             least(1, greatest(0, w.w_cos * o.similarity + w.w_lex * o.lexical + w.w_bias)) as score
+        from (select c.id, coalesce(s.similarity, 0) as similarity,
+                     public.lexeme_overlap_weighted(v_lexemes, l.lexemes, v_shares) as lexical
+                from unnest(coalesce(v_pool, '{}')) as c(id)
+                join public.feedback_lexemes l on l.feedback_id = c.id
+                left join public.embedding_similarity(p_model, p_embedding, v_pool) s on s.feedback_id = c.id
+                     and s.similarity <= 1.0001  -- a zero vector gives NaN
+             ) o
+        cross join public.hybrid_weights() w
+    ) f
+   where f.score >= p_min_score
+   order by f.score desc, f.id
+   limit p_limit;
+end
+$$;
+
+-- Pure helpers like feedback_tsvector: called inside the security-definer
+-- trigger and match_feedback_hybrid, so no API role needs them.
+revoke execute on function public.identifier_parts(text), public.lexeme_shares(),
+  public.lexeme_overlap_weighted(tsvector, tsvector, jsonb) from public, anon, authenticated, service_role;

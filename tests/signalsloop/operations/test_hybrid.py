@@ -46,7 +46,8 @@ def _lexical_only(conn: psycopg.Connection, project: ScratchProject, index: int)
     rows = conn.execute(
         "select l.feedback_id from feedback_lexemes l, feedback_lexemes q where q.feedback_id = %s"
         " and l.project_id = q.project_id and l.feedback_id <> q.feedback_id"
-        " order by lexeme_overlap(q.lexemes, l.lexemes) desc, l.feedback_id limit 5", (project.ids[index],)).fetchall()
+        " order by lexeme_overlap_weighted(q.lexemes, l.lexemes, lexeme_shares()) desc, l.feedback_id limit 5",
+        (project.ids[index],)).fetchall()
     return [project.ids.index(r[0]) for r in rows]
 
 
@@ -73,8 +74,8 @@ def test_identifier_parts_join_a_stack_frame_and_a_named_exception(conn: psycopg
     assert conn.execute("select public.feedback_tsvector(%s, '') @@ 'nullpointerexcept & csv & writer'::tsquery",
                         (STACK,)).fetchone() == (True,)
     prose = "The cat's well-known owner didn't sit on the mat."
-    assert conn.execute("select public.feedback_tsvector(%s, '')::text = setweight(to_tsvector('english', %s), 'A')::text",
-                        (prose, prose)).fetchone() == (True,)
+    assert conn.execute("select public.feedback_tsvector(%s, '')::text"
+                        " = setweight(to_tsvector('english', %s), 'A')::text", (prose, prose)).fetchone() == (True,)
     texts = [STACK, named, *(f"Unrelated idea number {n} about colours" for n in range(60))]
     vectors = np.stack([unit(0), unit(0, {0: 0.2, 1: 0.98}), *(unit(0, {0: 0.3, 2 + n: 0.95}) for n in range(60))])
     with scratch_project(conn, "m") as project:
