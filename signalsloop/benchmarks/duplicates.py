@@ -129,12 +129,14 @@ def lexical_top(conn: psycopg.Connection, ids: Sequence[object], query: int, k: 
     """The ``k`` best by the weighted lexeme overlap alone, over the whole project
     (``shares``: ``public.lexeme_shares()``, read once)."""
     rows = conn.execute(
-        "select l.feedback_id from public.feedback_lexemes l, public.feedback_lexemes q"
-        " where q.feedback_id = %s and l.project_id = q.project_id and l.feedback_id <> q.feedback_id"
-        " order by public.lexeme_overlap_weighted(q.lexemes, l.lexemes, %s::jsonb) desc,"
-        " l.feedback_id limit %s", (ids[query], Jsonb(shares), k)).fetchall()
-    position = {i: n for n, i in enumerate(ids)}
-    return [position[r[0]] for r in rows]
+        "select o.overlap from public.feedback_lexemes q,"
+        " public.lexeme_overlaps_weighted(q.lexemes, (select array_agg(l.lexemes order by u.n)"
+        "   from unnest(%s::uuid[]) with ordinality as u(id, n)"
+        "   join public.feedback_lexemes l on l.feedback_id = u.id), %s::jsonb) o"
+        " where q.feedback_id = %s order by o.n", (list(ids), Jsonb(shares), ids[query])).fetchall()
+    score = np.array([float(r[0]) for r in rows])
+    score[query] = -np.inf
+    return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
 
 
 def synthetic_feedback(root: Path, n: int, seed: int = 0) -> list[str]:
