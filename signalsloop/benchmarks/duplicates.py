@@ -1,13 +1,14 @@
 """Duplicate search quality and speed, through ``public.match_feedback_hybrid``.
 
-- ``calibrate``: the logistic fit behind ``public.hybrid_weights()`` on STS-B
+- ``main``: the logistic fit behind ``public.hybrid_weights()`` on STS-B
   *train* (a pair is a duplicate when its STS score is >= 4): the fused score
   is expressed on the embedding-only fit's cosine scale, so a threshold keeps
   the duplicate probability it had. ``python -m signalsloop.benchmarks.duplicates``
   prints the weights (scikit-learn needed: ``pip install -e '.[train]'``).
 - ``retrieval``: STS-B *dev* (never used to fit): every sentence of a pair
   scored >= 4 looks for its partner among all 3,000 dev sentences; recall@5
-  of cosine only (the old agent), lexemes only, and the fused search.
+  of cosine only (the old agent), the weighted lexeme overlap only, and the
+  fused search.
 - ``lookup_latency``: one project of ``n`` synthetic feedback items (random
   pairs of the public sentences); p50/p95 of one agent lookup.
 """
