@@ -78,6 +78,33 @@ _REQUEST = re.compile(
 )
 _COMPILED = tuple((re.compile(p, re.IGNORECASE), v) for p, v in _CUES)
 
+_TIME = r"(?:\d+|an?|one|two|three|four|five|several|many|few)\+?\s*(?:hours?|hrs?|days?|weeks?|months?|mins?|minutes?)"
+#: How people complain to a company's support account: about waiting, being
+#: ignored, money and things lost, rarely with a sentiment word ("been on hold
+#: for 2 hours", "still waiting on my refund" are 0 in VADER). A separate
+#: feature of the classifier (see :mod:`shared.analyzers.sentiment_model`),
+#: kept out of :meth:`LexiconSentiment.score` so the old scorer stays as it was.
+_SERVICE_CUES: tuple[tuple[str, float], ...] = (
+    (r"\bdelay(?:s|ed)?\b|\bcancel+(?:ed|led|ation|ations)\b|\brescheduled\b", -0.5),
+    (r"\bstill (?:waiting|no\b|not\b|nothing|haven'?t|hasn'?t|can'?t)|\bwaiting (?:on|for) (?:my|a|the|your)\b", -0.6),
+    (r"\b(?:no|zero|without(?: any)?) "
+     r"(?:response|reply|answer|help|update|updates|call ?back|notice|explanation)\b", -0.6),
+    (r"\bon hold\b|\bhung up\b|\bcall (?:dropped|disconnected)\b|\bcan'?t get through\b", -0.6),
+    (r"\b(?:lost|missing|damaged|broke|never (?:got|received|arrived))\b.{0,20}"
+     r"\b(?:bags?|luggage|package|parcel|order|item|delivery)\b", -0.6),
+    (r"\bwhere(?:'s| is| are) (?:my|our)\b|\bwhat happened\b|\bwhat(?:'s| is) going on\b", -0.4),
+    (r"\b(?:refund|overcharg\w*|charged (?:me )?(?:twice|again|double|for nothing))\b|\bmoney back\b", -0.5),
+    (rf"\b(?:been|for|over|after|waited|waiting|wasted)\s+(?:(?:almost|nearly|over|about)\s+)?{_TIME}\b", -0.4),
+    (r"\b(?:been|keep|kept) (?:waiting|trying|calling|asking)\b"
+     r"|\b(?:nobody|no one|noone) (?:cares|helps?|answers?|responds?)\b", -0.6),
+    (r"\bmissed (?:my |our |the )?(?:flight|connection|train|appointment)\b|\bstranded\b|\bstuck (?:at|in|on)\b", -0.6),
+    (r"\bnever again\b|\bunacceptable\b|\bridiculous\b|\bfix (?:this|it|your)\b|\bcustomer (?:no-?)?service\b.{0,30}"
+     r"\b(?:bad|poor|worst|terrible|sucks|joke|non-?existent)\b", -0.6),
+    (r"\byou (?:guys |all |folks )?(?:rock|rule|are the best|nailed it)\b"
+     r"|\bkudos\b|\bshout ?out\b|\bappreciate\b", 0.6),
+)
+_SERVICE = tuple((re.compile(p, re.IGNORECASE), v) for p, v in _SERVICE_CUES)
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -101,6 +128,10 @@ class LexiconSentiment:
     def cues(self, text: str) -> tuple[float, bool]:
         """Sum of the product-feedback cue valences, and whether it reads as a request."""
         return sum(v for pattern, v in _COMPILED if pattern.search(text)), bool(_REQUEST.search(text))
+
+    def service(self, text: str) -> float:
+        """Sum of the customer-service cue valences (see ``_SERVICE_CUES``)."""
+        return sum(v for pattern, v in _SERVICE if pattern.search(text))
 
     def _load(self) -> Any:
         with self._lock:

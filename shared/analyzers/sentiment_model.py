@@ -32,11 +32,11 @@ from shared.analyzers import offline_pattern, offline_sentiment
 from shared.errors import ConfigurationError
 from shared.ports import SentimentLabel
 
-MODEL_NAME = "offline-logreg-lexicon-1"
+MODEL_NAME = "offline-logreg-lexicon-2"
 WEIGHTS = "sentiment_model.npz"
 LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 LEXICON_FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu", "pattern_polarity",
-                    "pattern_subjectivity", "cues", "request", "lexicon_score", "log_length")
+                    "pattern_subjectivity", "cues", "request", "lexicon_score", "log_length", "service_cues")
 
 
 #: Product-feedback knowledge the public data barely holds (few tweets or
@@ -46,6 +46,7 @@ LEXICON_FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu", "pa
 CUE_LOGIT = 2.0
 REQUEST_LOGIT = 2.0
 _CUES, _REQUEST = LEXICON_FEATURES.index("cues"), LEXICON_FEATURES.index("request")
+_SERVICE = LEXICON_FEATURES.index("service_cues")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,7 @@ class Model:
 
     def probabilities(self, x: np.ndarray) -> np.ndarray:
         z = ((x - self.mean) / self.scale) @ self.coef + self.intercept
-        cues = x[:, _CUES]
+        cues = x[:, _CUES] + x[:, _SERVICE]
         z[:, 0] += CUE_LOGIT * np.maximum(-cues, 0)
         z[:, 2] += CUE_LOGIT * np.maximum(cues, 0)
         z[:, 1] += REQUEST_LOGIT * ((x[:, _REQUEST] > 0) & (cues >= 0))
@@ -69,12 +70,13 @@ class Model:
 def lexicon_features(engine: offline_sentiment.LexiconSentiment, text: str) -> list[float]:
     text = (text if isinstance(text, str) else str(text)).strip()[: offline_sentiment.MAX_CHARS]
     if not text:
-        return [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+        return [0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
     vader = engine.vader().polarity_scores(text)
     polarity, subjectivity = offline_pattern.sentiment(text)
     cues, request = engine.cues(text)
     return [vader["compound"], vader["pos"], vader["neg"], vader["neu"], polarity, subjectivity,
-            math.tanh(cues), float(request), engine.score(text).score, math.log1p(len(text)) / 10]
+            math.tanh(cues), float(request), engine.score(text).score, math.log1p(len(text)) / 10,
+            math.tanh(engine.service(text))]
 
 
 def features(engine: offline_sentiment.LexiconSentiment, texts: Sequence[str]) -> np.ndarray:

@@ -1,13 +1,14 @@
 """Duplicate search quality and speed, through ``public.match_feedback_hybrid``.
 
-- ``calibrate``: the logistic fit behind ``public.hybrid_weights()`` on STS-B
+- ``main``: the logistic fit behind ``public.hybrid_weights()`` on STS-B
   *train* (a pair is a duplicate when its STS score is >= 4): the fused score
   is expressed on the embedding-only fit's cosine scale, so a threshold keeps
   the duplicate probability it had. ``python -m signalsloop.benchmarks.duplicates``
   prints the weights (scikit-learn needed: ``pip install -e '.[train]'``).
 - ``retrieval``: STS-B *dev* (never used to fit): every sentence of a pair
   scored >= 4 looks for its partner among all 3,000 dev sentences; recall@5
-  of cosine only (the old agent), lexemes only, and the fused search.
+  of cosine only (the old agent), the weighted lexeme overlap only, and the
+  fused search.
 - ``lookup_latency``: one project of ``n`` synthetic feedback items (random
   pairs of the public sentences); p50/p95 of one agent lookup.
 """
@@ -22,9 +23,10 @@ from pathlib import Path
 
 import numpy as np
 import psycopg
+from psycopg.types.json import Jsonb
 
 from shared.analyzers.offline import OfflineAnalyzer
-from signalsloop.operations.hybrid import scratch_project, split_text
+from signalsloop.operations.hybrid import scratch_project
 
 DUPLICATE_STS = 4.0
 
@@ -35,21 +37,37 @@ def sts_pairs(root: Path, split: str) -> tuple[list[str], list[str], np.ndarray]
     return [r[5] for r in rows], [r[6] for r in rows], np.array([float(r[4]) for r in rows])
 
 
-def lexical_overlap(conn: psycopg.Connection, left: Sequence[str], right: Sequence[str]) -> np.ndarray:
-    """The SQL lexeme overlap of each pair, texts split into title/body as posts are."""
-    a, b = [split_text(t) for t in left], [split_text(t) for t in right]
-    rows = conn.execute(
-        "select public.lexeme_overlap(public.feedback_tsvector(t1, b1), public.feedback_tsvector(t2, b2))"
-        "  from unnest(%s::text[], %s::text[], %s::text[], %s::text[]) with ordinality as u(t1, b1, t2, b2, n)"
-        " order by n",
-        ([x[0] for x in a], [x[1] for x in a], [x[0] for x in b], [x[1] for x in b])).fetchall()
+def lexical_overlap(conn: psycopg.Connection, texts: Sequence[str], vectors: np.ndarray,
+                    pairs: Sequence[tuple[int, int]]) -> np.ndarray:
+    """The SQL weighted lexeme overlap of each pair of ``texts``, all loaded as
+    one scratch project (split into title/body as posts are), so the lexemes'
+    rarity comes from the planner's statistics, as in a project."""
+    with scratch_project(conn, "calibration") as project:
+        project.add(texts, vectors)
+        conn.execute("analyze public.feedback_lexemes")
+        rows = conn.execute(
+            "select public.lexeme_overlap_weighted(a.lexemes, b.lexemes, %s::jsonb)"
+            "  from unnest(%s::uuid[], %s::uuid[]) with ordinality as u(x, y, n)"
+            "  join public.feedback_lexemes a on a.feedback_id = u.x"
+            "  join public.feedback_lexemes b on b.feedback_id = u.y order by u.n",
+            (Jsonb(lexeme_shares(conn)), [project.ids[i] for i, _ in pairs],
+             [project.ids[j] for _, j in pairs])).fetchall()
     return np.array([float(r[0]) for r in rows])
+
+
+def lexeme_shares(conn: psycopg.Connection) -> dict[str, float]:
+    row = conn.execute("select public.lexeme_shares()").fetchone()
+    assert row is not None
+    return dict(row[0])
 
 
 def pair_features(conn: psycopg.Connection, analyzer: OfflineAnalyzer, left: Sequence[str],
                   right: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    cos = (analyzer.embed_array(left) * analyzer.embed_array(right)).sum(axis=1)
-    return cos.astype(np.float64), lexical_overlap(conn, left, right)
+    a, b = analyzer.embed_array(left), analyzer.embed_array(right)
+    cos = (a * b).sum(axis=1)
+    n = len(left)
+    lex = lexical_overlap(conn, [*left, *right], np.vstack([a, b]), [(i, n + i) for i in range(n)])
+    return cos.astype(np.float64), lex
 
 
 def fit_weights(cos: np.ndarray, lex: np.ndarray, duplicate: np.ndarray) -> tuple[float, float, float]:
@@ -95,24 +113,31 @@ def retrieval(conn: psycopg.Connection, analyzer: OfflineAnalyzer, root: Path, k
     hits = {"cosine_only": 0, "lexical_only": 0, "fused": 0}
     with scratch_project(conn, analyzer.embedding_model) as project:
         project.add(texts, vectors)
+        project.matches(0, vectors[0], k)  # builds the vector index and the statistics
+        shares = lexeme_shares(conn)
         for query, partner in queries:
             sims = vectors @ vectors[query]
             sims[query] = -np.inf
             hits["cosine_only"] += partner in np.argsort(-sims, kind="stable")[:k]
             hits["fused"] += partner in [m[0] for m in project.matches(query, vectors[query], k)]
-            hits["lexical_only"] += partner in _lexical_top(conn, project.ids, query, k)
+            hits["lexical_only"] += partner in lexical_top(conn, project.ids, query, k, shares)
     return {"dataset": "STS-B dev, partner among 3,000 sentences", "queries": len(queries),
             **{f"recall_at_{k}_{name}": round(v / len(queries), 4) for name, v in hits.items()}}
 
 
-def _lexical_top(conn: psycopg.Connection, ids: Sequence[object], query: int, k: int) -> list[int]:
+def lexical_top(conn: psycopg.Connection, ids: Sequence[object], query: int, k: int,
+                shares: dict[str, float]) -> list[int]:
+    """The ``k`` best by the weighted lexeme overlap alone, over the whole project
+    (``shares``: ``public.lexeme_shares()``, read once)."""
     rows = conn.execute(
-        "select l.feedback_id from public.feedback_lexemes l, public.feedback_lexemes q"
-        " where q.feedback_id = %s and l.project_id = q.project_id and l.feedback_id <> q.feedback_id"
-        " order by public.lexeme_overlap(q.lexemes, l.lexemes) desc, l.feedback_id limit %s",
-        (ids[query], k)).fetchall()
-    position = {i: n for n, i in enumerate(ids)}
-    return [position[r[0]] for r in rows]
+        "select o.overlap from public.feedback_lexemes q,"
+        " public.lexeme_overlaps_weighted(q.lexemes, (select array_agg(l.lexemes order by u.n)"
+        "   from unnest(%s::uuid[]) with ordinality as u(id, n)"
+        "   join public.feedback_lexemes l on l.feedback_id = u.id), %s::jsonb) o"
+        " where q.feedback_id = %s order by o.n", (list(ids), Jsonb(shares), ids[query])).fetchall()
+    score = np.array([float(r[0]) for r in rows])
+    score[query] = -np.inf
+    return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
 
 
 def synthetic_feedback(root: Path, n: int, seed: int = 0) -> list[str]:

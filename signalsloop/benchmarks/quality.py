@@ -169,6 +169,47 @@ def bench_runtime(root: Path, sample: int = 1000) -> dict[str, object]:
     return result
 
 
+_FUNCTION_PROBE = """
+import json, sys, time, uuid
+t0 = time.perf_counter()
+import functions.{name}.main
+from functions.{name}.agent import Context, decide
+from shared.analyzers.offline import OfflineAnalyzer
+from shared.events import DomainEvent, EventMetadata, EventType
+t1 = time.perf_counter()
+text = "The export keeps failing since the update, still no reply from support"
+ids = uuid.UUID(int=1), uuid.UUID(int=2)
+event = DomainEvent(id=uuid.uuid4(), type=EventType.FEEDBACK_CREATED, aggregate_type="feedback", aggregate_id=ids[0],
+                    payload={{"feedback_id": str(ids[0]), "title": text, "body": ""}},
+                    metadata=EventMetadata(project_id=ids[1], correlation_id=ids[0], depth=0, producer="bench"))
+a = OfflineAnalyzer()
+{context}
+decide(event, context)
+t2 = time.perf_counter()
+with open("/proc/self/status") as f:
+    hwm = next(line for line in f if line.startswith("VmHWM:"))
+print(json.dumps({{"import_s": round(t1 - t0, 3), "first_decision_s": round(t2 - t1, 3),
+                  "cold_start_s": round(t2 - t0, 3), "peak_rss_mb": round(int(hwm.split()[1]) / 1024, 1)}}))
+"""
+_CONTEXTS = {
+    "sentiment": "context = Context(a.sentiment([text])[0], len(text))",
+    "duplicate": "context = Context(a.embedding_model, a.embed([text])[0], 0.86, [])",
+}
+
+
+def bench_function_cold_start() -> dict[str, object]:
+    """A fresh interpreter per agent: import its main module (as the platform
+    does), then one analysis and one decision (the database round trip is not
+    counted: it is the same with or without the offline models)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    out: dict[str, object] = {}
+    for name, context in _CONTEXTS.items():
+        code = _FUNCTION_PROBE.format(name=name, context=context)
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+        out[name] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
 def training_cli(run: Callable[[Path, bool], dict[str, object]], out: Path, doc: str | None,
                  argv: list[str] | None = None) -> int:
     """The command line of a training script: report, and write ``out`` with ``--write``."""
@@ -184,7 +225,7 @@ def training_cli(run: Callable[[Path, bool], dict[str, object]], out: Path, doc:
 def bench_duplicates(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]:
     import psycopg
 
-    from signalsloop.benchmarks import duplicates
+    from signalsloop.benchmarks import duplicates, technical_duplicates
     from signalsloop.operations.hybrid import scratch_database
 
     items = int(os.environ.get("SIGNALSLOOP_BENCH_ITEMS") or 100_000)
@@ -197,6 +238,7 @@ def bench_duplicates(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]
             "weights_refit_on_stsb_train": [round(w, 4) for w in refit],
             "threshold_on_stsb_dev": duplicates.threshold_meaning(conn, analyzer, root, DEFAULT_DUPLICATE_THRESHOLD),
             "retrieval_on_stsb_dev": duplicates.retrieval(conn, analyzer, root),
+            "retrieval_on_synthetic_technical_reports": technical_duplicates.run(conn, analyzer),
             "lookup": duplicates.lookup_latency(conn, analyzer, root, n=items),
         }
 
@@ -221,6 +263,7 @@ def main() -> int:
         "similarity": bench_similarity(analyzer, root),
         "reviews_seen_in_training": bench_reviews(analyzer, root),
         "runtime": bench_runtime(root),
+        "function_cold_start": bench_function_cold_start(),
         "duplicates": bench_duplicates(analyzer, root),
     }
     print(json.dumps(report, indent=2))

@@ -165,7 +165,9 @@ ALLOWLIST: list[Row] = [
     ("function", "public.valid_subscriptions(text[])", "service_role", "EXECUTE",
      "the agents_event_types_valid check constraint calls it as whoever writes the registry"),
     ("function", "public.feedback_tsvector(text, text) public.lexeme_overlap(tsvector, tsvector) "
-                 "public.hybrid_weights()", "", "",
+                 "public.hybrid_weights() public.identifier_parts(text) public.lexeme_shares() "
+                 "public.lexeme_overlap_weighted(tsvector, tsvector, jsonb) "
+                 "public.lexeme_overlaps_weighted(tsvector, tsvector[], jsonb)", "", "",
      "pure helpers of hybrid search: called inside match_feedback_hybrid and posts_index_lexemes "
      "(security definer) and by the owner's backfill and benchmarks"),
     ("function", "public.replay_dead_letters(uuid, uuid, text, text, timestamp with time zone, "

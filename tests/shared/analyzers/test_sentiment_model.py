@@ -58,3 +58,17 @@ def test_the_installed_model_reproduces_the_training_scripts_sample(no_network: 
     assert len(lines) == 40
     assert labels == [sentiment_model.LABELS[k] for k in expected]
     assert len(set(labels)) == 3  # a sample of one label would prove little
+
+
+def test_support_complaints_without_a_sentiment_word_read_negative() -> None:
+    # Tweets to a support account complain about waiting, silence, money and lost
+    # things with no word a general lexicon scores; the old scorer called them neutral.
+    complaints = ["@acme 3 days and still no reply to my ticket",
+                  "@shopco where is my order? Placed it two weeks ago",
+                  "@railway train cancelled again, stranded at the station",
+                  "@bank waited 40 minutes on hold just to be hung up on"]
+    plain = ["@acme what are your opening hours on Sunday?", "@shopco do you ship to Canada?"]
+    engine = _sentiment_engine()
+    assert all(engine.score(t).label == "neutral" for t in complaints)  # what the lexicon alone says
+    assert [r.label for r in OfflineAnalyzer().sentiment(complaints)] == ["negative"] * len(complaints)
+    assert [r.label for r in OfflineAnalyzer().sentiment(plain)] == ["neutral"] * len(plain)

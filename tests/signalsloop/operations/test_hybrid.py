@@ -46,7 +46,8 @@ def _lexical_only(conn: psycopg.Connection, project: ScratchProject, index: int)
     rows = conn.execute(
         "select l.feedback_id from feedback_lexemes l, feedback_lexemes q where q.feedback_id = %s"
         " and l.project_id = q.project_id and l.feedback_id <> q.feedback_id"
-        " order by lexeme_overlap(q.lexemes, l.lexemes) desc, l.feedback_id limit 5", (project.ids[index],)).fetchall()
+        " order by lexeme_overlap_weighted(q.lexemes, l.lexemes, lexeme_shares()) desc, l.feedback_id limit 5",
+        (project.ids[index],)).fetchall()
     return [project.ids.index(r[0]) for r in rows]
 
 
@@ -62,6 +63,29 @@ def test_a_pair_only_lexical_search_finds(conn: psycopg.Connection) -> None:
         assert 1 not in _semantic_only(conn, project, 0, vectors[0])
         assert _lexical_only(conn, project, 0)[0] == 1
         assert _ids(project, 0, vectors[0])[0] == 1
+
+
+def test_identifier_parts_join_a_stack_frame_and_a_named_exception(conn: psycopg.Connection) -> None:
+    """The english parser keeps "java.lang.NullPointerException" and
+    "com.acme.export.CsvWriter.flush" whole; a report that only names the
+    exception and the class shares them through their parts, and prose is
+    left as the parser made it."""
+    named = "NullPointerException when CsvWriter flushes\nHappens every time on export"
+    assert conn.execute("select public.feedback_tsvector(%s, '') @@ 'nullpointerexcept & csv & writer'::tsquery",
+                        (STACK,)).fetchone() == (True,)
+    prose = "The cat's well-known owner didn't sit on the mat."
+    assert conn.execute("select public.feedback_tsvector(%s, '')::text"
+                        " = setweight(to_tsvector('english', %s), 'A')::text", (prose, prose)).fetchone() == (True,)
+    texts = [STACK, named, *(f"Unrelated idea number {n} about colours" for n in range(60))]
+    vectors = np.stack([unit(0), unit(0, {0: 0.2, 1: 0.98}), *(unit(0, {0: 0.3, 2 + n: 0.95}) for n in range(60))])
+    with scratch_project(conn, "m") as project:
+        project.add(texts, vectors)
+        overlap = conn.execute("select lexeme_overlap(a.lexemes, b.lexemes) from feedback_lexemes a, feedback_lexemes b"
+                               " where a.feedback_id = %s and b.feedback_id = %s", tuple(project.ids[:2])).fetchone()
+        assert overlap is not None and overlap[0] > 0.2
+        assert 1 not in _semantic_only(conn, project, 0, vectors[0])
+        assert _lexical_only(conn, project, 1)[0] == 0
+        assert _ids(project, 1, vectors[1])[0] == 0
 
 
 def test_a_pair_only_semantic_search_finds(conn: psycopg.Connection) -> None:
