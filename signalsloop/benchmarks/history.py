@@ -255,6 +255,10 @@ def main(args: Any) -> int:
             out["history_ledger_mb"] = round(usage.ledger_bytes(conn) / 1024 / 1024, 1)
         out["history_load"] = _load_summary(bench.run(stack, args.events, rate=args.rate))
         empty_url = fresh_database(url, "signalsloop_probe_empty")
+        # The probes compare the SQL path alone, under the same conditions on
+        # both databases: the relay's sweep would run (and lock the probes'
+        # due deliveries) on the history's only.
+        stack.stop_relay()
         probes = probe({"empty": empty_url, "history": url})
     out["probe_ms"] = probes
     out["history_vs_empty_p50"] = compare(probes["empty"], probes["history"])

@@ -25,7 +25,7 @@ INDEX_USE = re.compile(r"(?:Index(?: Only)? Scan(?: Backward)? using|Bitmap Inde
 
 
 @contextmanager
-def captured_plans(conn: psycopg.Connection) -> Iterator[list[str]]:
+def captured_plans(conn: psycopg.Connection, analyze: bool = False) -> Iterator[list[str]]:
     plans: list[str] = []
 
     def keep(diag: psycopg.errors.Diagnostic) -> None:
@@ -36,6 +36,7 @@ def captured_plans(conn: psycopg.Connection) -> Iterator[list[str]]:
     conn.execute("load 'auto_explain'")
     conn.execute("set auto_explain.log_min_duration = 0")
     conn.execute("set auto_explain.log_nested_statements = on")
+    conn.execute(f"set auto_explain.log_analyze = {'on' if analyze else 'off'}")
     conn.execute("set client_min_messages = log")
     try:
         yield plans
@@ -121,3 +122,89 @@ def test_pruning_plans_use_indexes_even_as_generic_plans(history_url: str) -> No
     assert plans and seq_scans(plans) == []
     used = {m for p in plans for m in INDEX_USE.findall(p)}
     assert "event_deliveries_finished_idx" in used and "events_tick_created_idx" in used, used
+
+
+def _open_deliveries(conn: psycopg.Connection, project: UUID, events: int) -> list[UUID]:
+    ids = [uuid4() for _ in range(events)]
+    for eid in ids:
+        conn.execute("insert into events (id, type, aggregate_type, aggregate_id, metadata) "
+                     "values (%s, 'feedback.created', 'feedback', %s, %s)",
+                     (eid, uuid4(), json.dumps({"project_id": str(project)})))
+    return ids
+
+
+def test_claims_read_their_agents_open_deliveries_whatever_the_statistics_say(history_url: str) -> None:
+    """A vacuum while nothing is open leaves the partial indexes with
+    reltuples = 0, and the planner then costs a full scan of any of them at
+    one page: claim_next's skip scan read the sweep's index (every agent's
+    open deliveries, and every dead entry until the next vacuum, which on a
+    table of millions of rows comes rarely) instead of its agent's. The sweep's
+    index now needs a ring_after condition the claims do not have."""
+    with psycopg.connect(history_url, autocommit=True) as conn:
+        conn.execute("vacuum (analyze) event_deliveries")
+    with psycopg.connect(history_url) as conn:
+        project = conn.execute("select id from projects where name = 'History'").fetchone()[0]  # type: ignore[index]
+        _open_deliveries(conn, project, 20)
+        conn.execute("set plan_cache_mode = force_generic_plan")  # the drain's long-lived sessions
+        with captured_plans(conn) as plans:
+            claimed = [conn.execute("select delivery_id from claim_next('sentiment', 'w', null)").fetchone()
+                       for _ in range(3)]
+            conn.execute("select ring_next('competitive', null)")
+            before_sweep = len(plans)
+            conn.execute("select sweep_deliveries(500)")
+            sweep = plans[before_sweep:]
+        conn.rollback()
+    assert all(c and c[0] for c in claimed), claimed
+    claims = {m for p in plans[:before_sweep] for m in INDEX_USE.findall(p)}
+    assert "event_deliveries_due_idx" not in claims and "event_deliveries_due_by_project_idx" in claims, claims
+    assert "event_deliveries_due_idx" in {m for p in sweep for m in INDEX_USE.findall(p)}
+    assert seq_scans(plans) == []
+
+
+ROWS_LOOPS = re.compile(r"rows=([\d.]+) loops=(\d+)")
+
+
+def test_agent_health_reads_the_windows_attempts_once(history_url: str) -> None:
+    """The failure rate of every (agent, project) pair comes from one pass
+    over the window's attempts, not one pass per pair (quadratic in the load),
+    and the result is each pair's last alert_sample_size attempts."""
+    with psycopg.connect(history_url) as conn:
+        conn.execute("update backbone_config set alert_window_seconds = 21600, alert_sample_size = 20")
+        in_window, pairs = conn.execute("""
+            select count(*), count(distinct (d.agent, d.project_id)) from delivery_attempts a
+              join event_deliveries d on d.id = a.delivery_id
+             where a.started_at >= now() - interval '6 hours'""").fetchone()  # type: ignore[misc]
+        with captured_plans(conn, analyze=True) as plans:
+            health = conn.execute("select agent, details from agent_health_now()").fetchall()
+        conn.rollback()
+    assert pairs > 3 and in_window > 20 * pairs, (pairs, in_window)
+    assert len(health) == pairs and all(d["attempts"] == 20 and d["failures"] == 0 for _, d in health), health
+    [plan] = [p for p in plans if "delivery_attempts" in p and "Function Scan" not in p]
+    read = sum(float(r) * int(n) for line in plan.splitlines()
+               if re.search(r"on delivery_attempts\b", line)
+               for r, n in ROWS_LOOPS.findall(line))
+    assert 0 < read <= in_window, f"read {read} attempts for {in_window} in the window"
+    # (Joining them to 75,000 deliveries the planner may hash; on 2.5 million,
+    # measured, it looks each up by primary key.)
+    assert "Seq Scan on delivery_attempts" not in plan
+
+
+def test_collecting_ring_errors_finds_the_waiting_rings_by_index(history_url: str) -> None:
+    """With pg_net, every run_periodic matches pg_net's answers to the rings
+    waiting for one (last_request_id): an index of those few rows."""
+    with psycopg.connect(history_url) as conn:
+        conn.execute("create schema if not exists net")
+        conn.execute("create table net._http_response (id bigint primary key, status_code integer, content text, "
+                     "timed_out boolean, error_msg text)")
+        conn.execute("update event_deliveries set last_request_id = id where id in "
+                     "(select id from event_deliveries order by id desc limit 3)")
+        conn.execute("insert into net._http_response (id, status_code, content) "
+                     "select id, 200, '{\"delivery_id\": 1}' from event_deliveries where last_request_id is not null")
+        conn.execute("analyze event_deliveries")
+        with captured_plans(conn) as plans:
+            conn.execute("select collect_ring_errors()")
+        left = conn.execute("select count(*) from event_deliveries where last_request_id is not null").fetchone()
+        conn.rollback()
+    assert left == (0,), "answered rings are collected"
+    assert seq_scans(plans) == []
+    assert "event_deliveries_request_idx" in {m for p in plans for m in INDEX_USE.findall(p)}
