@@ -81,15 +81,16 @@ class Drain:
 
     def _drain_as(self, drainer: UUID, project: UUID | None, deadline: float, hold_ms: int) -> tuple[int, Stop]:
         """One drainer's loop: how many it ran, and why it stopped. It lingers
-        only once it has claimed (and so registered)."""
+        from the start, as after a claim: an agent downstream of another (theme
+        after sentiment) is often rung in the same pg_net batch as the agent
+        whose output it waits for, and would otherwise leave just before its
+        work arrives, its next ring queued behind the whole batch."""
         ran, linger, empty = 0, max(0, self.linger_ms) / 1000, 0
-        last_claim: float | None = None
+        last_claim = time.perf_counter()
         try:
             while (now := time.perf_counter()) < deadline:
                 claim = self.store.claim_next(self.agent, self.worker, project, drainer=drainer, hold_ms=hold_ms)
                 if claim is None:
-                    if last_claim is None:
-                        return ran, "idle"
                     stay = deadline - now if ran >= self.busy_runs else linger - (now - last_claim)
                     if stay <= 0:
                         return ran, "idle"

@@ -14,8 +14,9 @@
 --
 -- Now:
 --   * a ring sent by the fan-out is recorded in agent_drainers (with the
---     delivery it rang) until drain_budget_ms + coalesced_ring_after_ms; while
---     its delivery is still pending, it counts as a drainer on its way: the
+--     delivery it rang) until drain_budget_ms + coalesced_ring_after_ms; until
+--     its request arrives (claim_delivery removes the row) and while its
+--     delivery is still pending, it counts as a drainer on its way: the
 --     request it wakes claims its delivery and drains the agent's others;
 --   * a skipped delivery's fallback ring_after is that same hold (the time a
 --     ring or a drainer has to reach it), not 2 s. A drainer that ends hands
@@ -29,6 +30,7 @@
 
 alter table public.agent_drainers
   add column delivery_id bigint;  -- set: a ring on its way for this delivery; null: a draining request
+create index agent_drainers_delivery_idx on public.agent_drainers (delivery_id) where delivery_id is not null;
 
 -- Which of these new deliveries need a ring (as in 20261202000001, plus the
 -- rings on their way); records the rings it asks for.
@@ -53,17 +55,27 @@ begin
   perform 1 from public.agent_drainers x
     where x.agent = any (v_agents) and x.until > now() and x.delivery_id is null
       for share of x;
-  select array_agg(d.id) into v_skip
-    from public.event_deliveries d
-    join public.agents a on a.name = d.agent
-   where d.id = any (p_ids)
-     and (select count(*) from public.agent_drainers l
-           where l.agent = d.agent and l.until > now()
-             and (not a.serialize_by_project or l.project_id = d.project_id)
-             and (l.delivery_id is null  -- a drainer, or a ring whose delivery nobody has taken yet
-                  or exists (select 1 from public.event_deliveries r
-                              where r.id = l.delivery_id and r.status = 'pending')))
-         >= case when a.serialize_by_project then 1 else v_cfg.max_drainers end;
+  -- Skipped: an agent covered by max_drainers (a per-project agent: one, of
+  -- that project); or covered at all while its due backlog is small
+  -- (BACKLOG_PER_DRAINER each): another request would find nothing to do
+  -- (measured: most rings of an agent one drainer kept up with arrived to
+  -- find their delivery already run).
+  select array_agg(c.id) into v_skip
+    from (select d.id, a.serialize_by_project as per_project,
+                 (select count(*) from public.agent_drainers l
+                   where l.agent = d.agent and l.until > now()
+                     and (not a.serialize_by_project or l.project_id = d.project_id)
+                     and (l.delivery_id is null  -- a drainer, or a ring whose delivery nobody has taken yet
+                          or exists (select 1 from public.event_deliveries r
+                                      where r.id = l.delivery_id and r.status = 'pending'))) as covering,
+                 (select count(*) from (select 1 from public.event_deliveries b
+                                         where b.agent = d.agent and b.status = 'pending'
+                                         limit 10 * v_cfg.max_drainers) q) as backlog
+            from public.event_deliveries d
+            join public.agents a on a.name = d.agent
+           where d.id = any (p_ids)) c
+   where c.covering >= case when c.per_project then 1 else v_cfg.max_drainers end
+      or (c.covering > 0 and c.backlog <= 10 * c.covering);
   -- A skipped delivery keeps the ring_after the fan-out gave it: now() plus
   -- the hold, the time a drainer or a ring has to reach it before the sweep
   -- rings it (one update fewer per delivery; ring_doorbell moves it for the rung).
@@ -195,6 +207,56 @@ begin
     left join unnest(v_rung, v_requests) as x(id, request) on x.id = i.id
    where d.id = i.id;
   return cardinality(v_rung);
+end
+$$;
+
+-- A ring's own claim, as in 20261201000110_drain.sql, now also removing
+-- the ring's row. Measured: a per-project agent's ring answered 'busy' (its
+-- project's queue held by a drainer) left its delivery pending, so the row
+-- went on covering the project for its whole hold after that drainer ended,
+-- and the project's next deliveries waited up to 7 s for the sweep.
+create or replace function public.claim_delivery(p_event_id uuid, p_agent text, p_worker text default null)
+returns setof public.delivery_claim
+language plpgsql security definer set search_path = public, pg_temp as $$
+declare
+  d public.event_deliveries;
+  a public.agents;
+  t record;
+  v_none public.delivery_claim;
+begin
+  select * into a from public.agents where name = p_agent;
+  select * into d from public.event_deliveries x
+   where x.event_id = p_event_id and x.agent = p_agent for update;
+  if not found then
+    v_none.outcome := case when not exists (select 1 from public.events where id = p_event_id)
+                           then 'unknown_event' else 'not_subscribed' end;
+    return next v_none;
+    return;
+  end if;
+  -- The ring has arrived: it covers its agent no more, whatever it finds
+  -- (a busy project, a delivery a drainer took first); if it drains, it
+  -- registers as a drainer at its first claim.
+  delete from public.agent_drainers where delivery_id = d.id;
+  if d.status in ('succeeded', 'dead', 'blocked') then
+    return query select * from public.claim_result('finished', d.id, null, d.attempts, d.max_attempts, p_agent);
+    return;
+  end if;
+  if d.status = 'running' and d.lease_until > now() then
+    return query select * from public.claim_result('duplicate', d.id, null, d.attempts, d.max_attempts, p_agent);
+    return;
+  end if;
+  if d.status = 'failed' and d.next_attempt_at > now() then
+    return query select * from public.claim_result('not_due', d.id, null, d.attempts, d.max_attempts, p_agent);
+    return;
+  end if;
+  if a.mode = 'off' or not a.enabled then
+    -- A ring already in flight when the agent was turned off: the delivery waits.
+    return query select * from public.claim_result('off', d.id, null, d.attempts, d.max_attempts, p_agent);
+    return;
+  end if;
+  select * into t from public.take_claim(d, p_worker, true);
+  return query select * from public.claim_result(t.outcome, t.delivery_id, t.claim_token, t.attempt,
+                                                 t.max_attempts, p_agent);
 end
 $$;
 

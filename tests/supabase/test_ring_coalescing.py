@@ -62,11 +62,22 @@ def test_a_drained_agent_is_not_rung_until_the_drain_ends(store: PostgresStore, 
 def test_rings_stop_only_at_max_drainers(store: PostgresStore, seed: Seed) -> None:
     seed.configure(max_drainers=2)
     project = seed.project()
-    publish(store, project, "feedback.created", 2)
+    publish(store, project, "feedback.created", 12)  # a backlog of 11 behind the first drainer
     forget_rings(seed)
     promise(store, "sentiment", None)
     publish(store, project, "feedback.created", 1)
-    assert ring_counts(seed, "sentiment")[-1] == 1, "one drainer of two: still rung"
+    assert ring_counts(seed, "sentiment")[-1] == 1, "one drainer of two, behind a backlog: still rung"
+    forget_rings(seed)
+    promise(store, "sentiment", None)
+    publish(store, project, "feedback.created", 1)
+    assert ring_counts(seed, "sentiment")[-1] == 0
+
+
+def test_a_drainer_keeping_up_is_not_sent_help(store: PostgresStore, seed: Seed) -> None:
+    """Fewer than ten due per drainer: another request would find nothing."""
+    seed.configure(max_drainers=3)
+    project = seed.project()
+    publish(store, project, "feedback.created", 3)
     forget_rings(seed)
     promise(store, "sentiment", None)
     publish(store, project, "feedback.created", 1)
@@ -157,10 +168,12 @@ def test_a_ring_on_its_way_covers_its_agent_until_its_delivery_is_taken(store: P
 
 
 def test_rings_on_their_way_count_up_to_max_drainers(store: PostgresStore, seed: Seed) -> None:
+    """The first ring covers the agent until ten are due per ring on its way;
+    then a second is rung, and max_drainers (2) of them stop all others."""
     seed.configure(max_drainers=2)
     project = seed.project()
-    publish(store, project, "feedback.created", 4)
-    assert ring_counts(seed, "sentiment") == [1, 1, 0, 0]
+    publish(store, project, "feedback.created", 25)
+    assert ring_counts(seed, "sentiment") == [1] + [0] * 9 + [1] + [0] * 14
 
 
 def test_a_per_project_ring_covers_only_its_project(store: PostgresStore, seed: Seed) -> None:
@@ -188,3 +201,23 @@ def test_rings_long_past_their_hold_are_cleared(store: PostgresStore, seed: Seed
     publish(store, project, "feedback.created", 1)
     rows = seed.conn.execute("select agent, until > now() as live from agent_drainers").fetchall()
     assert stale > 0 and rows and all(r["live"] for r in rows), "the stale rows went, the new rings stayed"
+
+
+def test_a_ring_that_arrived_covers_nothing_even_if_its_delivery_waits(store: PostgresStore, seed: Seed) -> None:
+    """A per-project agent's ring answered 'busy' leaves its delivery pending;
+    it must not go on covering the project once its drainer has ended."""
+    project = seed.project()
+    publish(store, project, "sentiment.analyzed", 1)
+    drainer = promise(store, "theme", project)  # the project's queue is held
+    [event] = publish(store, project, "sentiment.analyzed", 1)
+    assert ring_counts(seed, "theme") == [1, 0], "covered by the drainer"
+    seed.conn.execute(  # as if that delivery had been rung after all: its ring on its way
+        "insert into agent_drainers (drainer, agent, project_id, until, delivery_id) "
+        "select gen_random_uuid(), agent, project_id, now() + interval '7 seconds', id from event_deliveries "
+        "where agent = 'theme' and status = 'pending'")
+    busy = store.claim(event.id, "theme")
+    assert busy.outcome == "busy"
+    store.end_drain(drainer, "theme", project, ring_next=False)
+    seed.conn.execute("update event_deliveries set status = 'succeeded' where agent = 'theme' and status = 'running'")
+    publish(store, project, "sentiment.analyzed", 1)
+    assert ring_counts(seed, "theme")[-1] == 1, "nothing on its way any more: the new one is rung"
