@@ -150,6 +150,22 @@ def settle(stack: Stack, timeout: float = 30) -> dict[str, int]:
     return counts
 
 
+def quiesce(stack: Stack, timeout: float = 20) -> None:
+    """Wait until no request is draining. A draining request takes new
+    deliveries without any ring (and stays while it works a stream), so a
+    test about rings must not start while one from the test before is alive."""
+    assert stack.database_url
+    url = stack.database_url
+
+    def idle() -> bool:
+        with connect(url) as conn:
+            row = conn.execute("select count(*) as n from agent_drainers "
+                               "where delivery_id is null and until > now()").fetchone()
+        return row is not None and row["n"] == 0
+
+    wait_for(idle, timeout, "draining requests to end")
+
+
 def wait_for(check: Callable[[], Any], timeout: float = 10, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
