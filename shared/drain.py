@@ -34,8 +34,8 @@ POLL_SECONDS = (0.05, 0.2)  # a lingering drain's pause between polls: first, an
 #: stays until its budget ends instead of leaving after ``linger_ms`` idle.
 #: Under pg_net a drainer that leaves early uncovers its agent until the next
 #: batch (the rest of this one, then about 1 s); a quiet agent's request
-#: (fewer runs) still ends ``linger_ms`` after its last claim, so an idle
-#: system pays no polling.
+#: (fewer runs) still ends ``linger_ms`` after its start or its last claim, so
+#: an idle system pays for three or four polls per ring, no more.
 BUSY_RUNS = 5
 HOLD_MARGIN_MS = 5000  # a drainer that dies without ending counts this long past its budget
 Stop = Literal["idle", "out_of_time", "failed"]
