@@ -205,6 +205,10 @@ def serve(config: Config) -> None:
 
     build(config)
     # A page whose websocket drops keeps its state this long (a busy laptop, a
-    # phone changing networks) instead of reloading.
+    # phone changing networks) instead of reloading. No Tailwind: its runtime
+    # compiler scans the page on every change (a third of a first load's
+    # style work, and again on every live update); the pages use Quasar's
+    # own classes.
     ui.run(host=config.host, port=config.port, title="SignalsLoop", reload=False, show=False,
-           show_welcome_message=False, favicon="📡", uvicorn_logging_level="warning", reconnect_timeout=30)
+           show_welcome_message=False, favicon="📡", uvicorn_logging_level="warning", reconnect_timeout=30,
+           tailwind=False)

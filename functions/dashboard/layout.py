@@ -23,13 +23,17 @@ WINDOWS = {"15 minutes": 900, "1 hour": 3600, "24 hours": 86400, "7 days": 60480
 
 def frame(who: Identity, title: str) -> None:
     ui.page_title(f"{title} · SignalsLoop")
-    with ui.header().classes("items-center gap-4 bg-slate-800"):
-        ui.label("SignalsLoop").classes("text-lg font-bold")
+    with ui.header().classes("items-center bg-blue-grey-10"):
+        ui.label("SignalsLoop").classes("text-h6 text-weight-bold")
         for href, name in PAGES:
-            ui.link(name, href).classes("text-white" + (" underline" if name == title else " no-underline"))
+            ui.link(name, href).classes("text-white").style(
+                "text-decoration: " + ("underline" if name == title else "none"))
         ui.space()
-        source = ui.badge(f"live: {server().feed.source}", color="teal").props('data-live-source')
-        ui.timer(2.0, lambda: source.set_text(f"live: {server().feed.source}"))
+        # A binding, not a ui.timer: a timer waits for the page's websocket,
+        # and NiceGUI then sends the page before its content is built, so the
+        # content would follow over the socket after the scripts have loaded.
+        ui.badge(color="teal").props("data-live-source").bind_text_from(
+            server().feed, "source", backward=lambda source: f"live: {source}")
         ui.label(("operator: " if who.operator else "member: ") + who.label).props("data-signed-in")
         ui.link("sign out", "/logout").classes("text-white")
 

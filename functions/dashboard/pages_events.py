@@ -17,6 +17,7 @@ from functions.dashboard.app import identity, server
 from functions.dashboard.layout import RESPONSE_TIMEOUT_S, frame, project_names, query, short, when
 
 MAX_ROWS = 100
+GAP = "gap: 0.5rem"
 FLUSH_S = 0.1
 # After a render of many rows, wait this long before the next one (batching under load).
 BUSY_GAP_S = 0.4
@@ -130,11 +131,11 @@ def register() -> None:
         offered = await query(view.who, queries.filters)
         view.names = project_names(offered["projects"])
         filters(view, offered["event_types"], offered["agents"])
-        with ui.row().classes("items-center gap-2"):
+        with ui.row().classes("items-center").style(GAP):
             ui.button("Newest", on_click=lambda: view.reload()).props("outline data-action=newest")
             ui.button("Older", on_click=view.older).props("outline data-action=older")
             view.status = ui.label("").props("data-events-status")
-        view.table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination=0).classes("w-full")
+        view.table = ui.table(columns=COLUMNS, rows=[], row_key="id", pagination=0).classes("full-width")
         view.table.add_slot("body", ROW_TEMPLATE)
         await view.reload()
         server().feed.subscribe(view.wake)
@@ -150,18 +151,18 @@ def filters(view: EventsView, types: list[str], agents: list[str]) -> None:
             aggregate_id=_uuid(aggregate_box.value))
         await view.reload()
 
-    with ui.row().classes("items-end gap-2 w-full"):
-        type_box = ui.select(types, multiple=True, label="Types", on_change=apply).classes("w-64") \
+    with ui.row().classes("items-end full-width").style(GAP):
+        type_box = ui.select(types, multiple=True, label="Types", on_change=apply).style("width: 16rem") \
             .props("use-chips clearable data-filter=types")
         project_box = ui.select({"": "all projects", **view.names}, value="", label="Project",
-                                on_change=apply).classes("w-48").props("data-filter=project")
-        agent_box = ui.select(["", *agents], value="", label="Agent", on_change=apply).classes("w-36") \
+                                on_change=apply).style("width: 12rem").props("data-filter=project")
+        agent_box = ui.select(["", *agents], value="", label="Agent", on_change=apply).style("width: 9rem") \
             .props("data-filter=agent")
         status_box = ui.select(["", *queries.STATUSES], value="", label="Delivery status",
-                               on_change=apply).classes("w-36").props("data-filter=status")
+                               on_change=apply).style("width: 9rem").props("data-filter=status")
         since_box = ui.input("From (YYYY-MM-DD HH:MM)", on_change=apply).props("data-filter=since debounce=600")
         until_box = ui.input("To", on_change=apply).props("data-filter=until debounce=600")
-        aggregate_box = ui.input("Aggregate id", on_change=apply).classes("w-80") \
+        aggregate_box = ui.input("Aggregate id", on_change=apply).style("width: 20rem") \
             .props("data-filter=aggregate debounce=400")
 
 

@@ -35,7 +35,7 @@ def agent_row(r: dict[str, Any]) -> dict[str, Any]:
 
 def charts(stats: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
     active = [r for r in stats if r["deliveries"]]
-    with ui.row().classes("w-full no-wrap"):
+    with ui.row().classes("full-width no-wrap"):
         ui.echart({
             "title": {"text": "Success rate and p95 execution time", "textStyle": {"fontSize": 13}},
             "tooltip": {}, "legend": {"top": 20}, "grid": {"top": 60},
@@ -46,7 +46,7 @@ def charts(stats: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
                  "data": [round(r["succeeded"] / r["deliveries"] * 100, 1) for r in active]},
                 {"name": "p95 ms", "type": "line", "yAxisIndex": 1,
                  "data": [round((r["exec_ms"] or [0, 0, 0])[1] or 0) for r in active]},
-            ]}).classes("w-1/2 h-72").props("data-chart=agents")
+            ]}).style("width: 50%; height: 18rem").props("data-chart=agents")
         series: dict[str, list[Any]] = {}
         for h in history:
             series.setdefault(h["agent"], []).append([h["t"].isoformat(), round(float(h["lag_s"]), 1)])
@@ -55,7 +55,7 @@ def charts(stats: list[dict[str, Any]], history: list[dict[str, Any]]) -> None:
             "tooltip": {"trigger": "axis"}, "legend": {"top": 20, "type": "scroll"}, "grid": {"top": 60},
             "xAxis": {"type": "time"}, "yAxis": {"type": "value", "name": "s"},
             "series": [{"name": a, "type": "line", "showSymbol": False, "data": d} for a, d in series.items()],
-        }).classes("w-1/2 h-72").props("data-chart=lag")
+        }).style("width: 50%; height: 18rem").props("data-chart=lag")
 
 
 def register() -> None:
@@ -66,7 +66,7 @@ def register() -> None:
         stats = found["stats"]
         charts(stats, found["lag_history"])
         ui.table(columns=AGENT_COLUMNS, rows=[agent_row(r) for r in stats], row_key="agent", pagination=0) \
-            .classes("w-full").props("data-table=agents")
+            .classes("full-width").props("data-table=agents")
         side_tables(found["alerts"], found["doorbell_errors"])
 
     @ui.page("/metrics", response_timeout=RESPONSE_TIMEOUT_S)
@@ -74,21 +74,21 @@ def register() -> None:
         who, seconds = windowed_page(request, "Success metrics", "/metrics", window, 86400)
         p95 = server().update_p95_ms()
         metrics = await query(who, health.success_metrics, seconds, p95)
-        with ui.grid(columns=3).classes("w-full gap-4"):
+        with ui.grid(columns=3).classes("full-width"):
             for m in metrics:
                 met = "no data" if m.met is None else ("met" if m.met else "not met")
                 color = {"met": "green", "not met": "red"}.get(met, "grey")
                 with ui.card().props(f'data-metric="{m.name}" data-met="{met}"'):
-                    ui.label(m.name).classes("font-bold")
-                    ui.label(m.shown()).classes("text-2xl")
+                    ui.label(m.name).classes("text-weight-bold")
+                    ui.label(m.shown()).classes("text-h5")
                     with ui.row().classes("items-center"):
                         ui.label(f"target {m.target}")
                         ui.badge(met, color=color)
                     if m.detail:
-                        ui.label(m.detail).classes("text-sm text-gray-600")
+                        ui.label(m.detail).classes("text-body2 text-grey-7")
         ui.label("Dashboard update latency is measured by this server: event commit to the page update it "
                  "pushes (see `signalsloop bench --dashboard` for commit-to-screen in a real browser).") \
-            .classes("text-sm text-gray-600")
+            .classes("text-body2 text-grey-7")
 
 
 def windowed_page(request: Request, title: str, path: str, window: str, default_s: int) -> tuple[Identity, int]:
@@ -96,22 +96,22 @@ def windowed_page(request: Request, title: str, path: str, window: str, default_
     who = identity(request)
     frame(who, title)
     ui.select(list(WINDOWS), value=window if window in WINDOWS else None, label="Window",
-              on_change=lambda e: ui.navigate.to(f"{path}?window={e.value}")).classes("w-40")
+              on_change=lambda e: ui.navigate.to(f"{path}?window={e.value}")).style("width: 10rem")
     return who, WINDOWS.get(window, default_s)
 
 
 def side_tables(alerts: list[dict[str, Any]], rings: list[dict[str, Any]]) -> None:
-    with ui.row().classes("w-full no-wrap gap-4"):
-        with ui.column().classes("w-1/2"):
-            ui.label("Alerts").classes("text-lg")
+    with ui.row().classes("full-width no-wrap"):
+        with ui.column().style("width: 50%"):
+            ui.label("Alerts").classes("text-h6")
             for a in alerts:
                 state = f"resolved {when(a['resolved_at'])}" if a["resolved_at"] else "OPEN"
                 ui.label(f"{when(a['raised_at'])} {a['agent']} in {short(a['project_id'])}: "
                          f"{', '.join(a['reasons'])} — {state}").props("data-alert")
             if not alerts:
                 ui.label("No alerts.")
-        with ui.column().classes("w-1/2"):
-            ui.label("Recent doorbell errors (rung, never answered)").classes("text-lg")
+        with ui.column().style("width: 50%"):
+            ui.label("Recent doorbell errors (rung, never answered)").classes("text-h6")
             for r in rings:
                 ui.label(f"{when(r['rung_at'])} {r['agent']} delivery {r['id']} ({r['event_type']}): "
                          f"rung {r['ring_count']}x {r['last_error'] or ''}").props("data-doorbell-error")

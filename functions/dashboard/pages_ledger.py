@@ -80,31 +80,32 @@ def register_chain() -> None:
             return
         found = await query(who, queries.chain, cid)
         events, deliveries = found["events"], found["deliveries"]
-        ui.label(f"Chain {cid}: {len(events)} events, {len(deliveries)} deliveries").classes("text-lg") \
+        ui.label(f"Chain {cid}: {len(events)} events, {len(deliveries)} deliveries").classes("text-h6") \
             .props(f"data-chain={cid}")
         if not events:
             ui.label("No events you may see in this chain.")
             return
-        with ui.row().classes("w-full no-wrap gap-4"):
-            ui.tree(tree_nodes(events, deliveries), label_key="label").expand().classes("w-1/3")
-            ui.echart(waterfall(events, deliveries)).classes("w-2/3").style(
+        with ui.row().classes("full-width no-wrap"):
+            ui.tree(tree_nodes(events, deliveries), label_key="label").expand().style("width: 33%")
+            ui.echart(waterfall(events, deliveries)).style("width: 67%").style(
                 f"height: {max(200, 28 * sum(len(d['attempts_log']) for d in deliveries) + 60)}px")
         for e in events:
-            with ui.card().classes("w-full").props(f"data-event-id={e['id']} data-depth={e['depth']}"):
+            with ui.card().classes("full-width").props(f"data-event-id={e['id']} data-depth={e['depth']}"):
                 ui.label(f"{when(e['created_at'])}  {e['type']}  by {e['producer']}  "
-                         f"(depth {e['depth']}, {e['aggregate_type']} {short(e['aggregate_id'])})").classes("font-bold")
+                         f"(depth {e['depth']}, {e['aggregate_type']} {short(e['aggregate_id'])})") \
+                    .classes("text-weight-bold")
                 for d in (d for d in deliveries if d["event_id"] == e["id"]):
                     delivery_row(d)
 
 
 def delivery_row(d: dict[str, Any]) -> None:
-    with ui.row().classes("items-center gap-2").props(
+    with ui.row().classes("items-center").style("gap: 0.5rem").props(
             f"data-delivery-id={d['id']} data-agent={d['agent']} data-status={d['status']}"):
         ui.badge(d["status"], color=STATUS_COLORS.get(d["status"], "grey"))
         ui.label(f"{d['agent']}: {d['attempts']} attempt(s)")
         for a in d["attempts_log"]:
             ui.label(f"#{a['attempt']} {a['outcome']} {a['ms']} ms" + (f" — {a['error']}" if a["error"] else "")) \
-                .classes("text-sm text-gray-600")
+                .classes("text-body2 text-grey-7")
 
 
 class DeadView:
@@ -160,13 +161,13 @@ class DeadView:
             self.by_project(agent=self.agent or None, event_type=self.event_type or None))) \
             .props("outline data-replay-filter")
         for r in self.rows:
-            with ui.row().classes("items-center gap-3 w-full").props(
+            with ui.row().classes("items-center full-width").style("gap: 0.75rem").props(
                     f"data-dead-id={r['id']} data-event-id={r['event_id']} data-agent={r['agent']}"):
                 ui.label(when(r["finished_at"]))
                 ui.link(r["event_type"], f"/chain/{r['correlation_id']}")
                 ui.label(f"{r['agent']} · {self.names.get(str(r['project_id']), short(r['project_id']))} · "
-                         f"{r['attempts']} attempts").classes("text-gray-600")
-                ui.label(r["last_error"] or "").classes("text-red-700 text-sm")
+                         f"{r['attempts']} attempts").classes("text-grey-7")
+                ui.label(r["last_error"] or "").classes("text-red-9 text-body2")
                 ui.button("Replay", on_click=self._one(r)).props("dense data-action=replay")
 
     def _one(self, r: dict[str, Any]) -> Callable[[], Awaitable[None]]:
@@ -176,7 +177,7 @@ class DeadView:
     @ui.refreshable_method
     async def log_view(self) -> None:
         log = await query(self.who, queries.replay_log)
-        ui.label("Replay log").classes("text-lg mt-4")
+        ui.label("Replay log").classes("text-h6 q-mt-md")
         for entry in log:
             ui.label(f"{when(entry['created_at'])}  {entry['actor']} replayed {entry['replayed']} "
                      f"({entry['filter']})").props("data-replay-log")
@@ -196,12 +197,12 @@ def register_dead() -> None:
             setattr(view, name, value or "")
             await view.load()
 
-        with ui.row().classes("items-end gap-2"):
+        with ui.row().classes("items-end").style("gap: 0.5rem"):
             ui.select(["", *agents], value="", label="Agent", on_change=lambda e: set_filter("agent", e.value)) \
-                .classes("w-36").props("data-filter=agent")
+                .style("width: 9rem").props("data-filter=agent")
             ui.input("Event type", on_change=lambda e: set_filter("event_type", e.value)).props("debounce=500")
             ui.select({"": "all projects", **view.names}, value="", label="Project",
-                      on_change=lambda e: set_filter("project", e.value)).classes("w-48")
+                      on_change=lambda e: set_filter("project", e.value)).style("width: 12rem")
         view.list_view()
         await view.log_view()
         await view.load()

@@ -87,6 +87,18 @@ def test_sign_in_live_rows_and_filters(stack: Stack, operator: Any) -> None:
     operator.goto(stack.dashboard.base_url + "/events")
 
 
+def test_the_first_response_already_carries_the_rows(stack: Stack, operator: Any) -> None:
+    """The page's HTML holds its rows: they must not wait for the scripts to
+    load and the websocket to connect (a ui.timer in the frame made NiceGUI
+    send the page before its content was built)."""
+    assert stack.database_url and stack.dashboard
+    newest = h.scalar(stack.database_url, "select id from events order by created_at desc, id desc limit 1")
+    served = operator.context.request.get(stack.dashboard.base_url + "/events")
+    assert served.ok
+    assert str(newest) in served.text()
+    assert "tailwindcss" not in served.text()  # no runtime CSS compiler on the page
+
+
 def test_the_chain_of_a_spec_shows_its_events_and_deliveries(stack: Stack, operator: Any) -> None:
     assert stack.database_url and stack.dashboard
     url = stack.database_url
