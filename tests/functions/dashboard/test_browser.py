@@ -92,7 +92,8 @@ def test_the_first_response_already_carries_the_rows(stack: Stack, operator: Any
     load and the websocket to connect (a ui.timer in the frame made NiceGUI
     send the page before its content was built)."""
     assert stack.database_url and stack.dashboard
-    newest = h.scalar(stack.database_url, "select id from events order by created_at desc, id desc limit 1")
+    [post] = h.post(stack.database_url, h.project(stack.database_url))
+    newest = event_of(stack.database_url, post)
     served = operator.context.request.get(stack.dashboard.base_url + "/events")
     assert served.ok
     assert str(newest) in served.text()
