@@ -37,6 +37,8 @@ POLL_SECONDS = (0.05, 0.2)  # a lingering drain's pause between polls: first, an
 #: (fewer runs) still ends ``linger_ms`` after its start or its last claim, so
 #: an idle system pays for three or four polls per ring, no more.
 BUSY_RUNS = 5
+#: A drain waiting for work asks this often whether it should stay (drain_hold).
+CHECK_SECONDS = 0.5
 HOLD_MARGIN_MS = 5000  # a drainer that dies without ending counts this long past its budget
 Stop = Literal["idle", "out_of_time", "failed"]
 
@@ -59,8 +61,8 @@ class Drain:
         hold_ms = budget_ms + max(0, self.linger_ms) + HOLD_MARGIN_MS
         deadline, ran, drainer, registered = started + budget_ms / 1000, 0, uuid4(), False
         while True:
-            count, why = self._drain_as(drainer, project, deadline, hold_ms)
-            ran, registered = ran + count, registered or count > 0
+            count, why, held = self._drain_as(drainer, project, deadline, hold_ms)
+            ran, registered = ran + count, registered or count > 0 or held
             try:
                 self.store.end_drain(drainer, self.agent, project, ring_next=why == "out_of_time")
                 if why != "idle" or not registered:
@@ -79,21 +81,32 @@ class Drain:
                         self.store.end_drain(drainer, self.agent, project, ring_next=False)
                     return ran
 
-    def _drain_as(self, drainer: UUID, project: UUID | None, deadline: float, hold_ms: int) -> tuple[int, Stop]:
-        """One drainer's loop: how many it ran, and why it stopped. It lingers
-        from the start, as after a claim: an agent downstream of another (theme
-        after sentiment) is often rung in the same pg_net batch as the agent
-        whose output it waits for, and would otherwise leave just before its
-        work arrives, its next ring queued behind the whole batch."""
+    def _drain_as(self, drainer: UUID, project: UUID | None, deadline: float,
+                  hold_ms: int) -> tuple[int, Stop, bool]:
+        """One drainer's loop: how many it ran, why it stopped, and whether
+        drain_hold registered it. It lingers from the start, as after a claim:
+        an agent downstream of another (theme after sentiment) is often rung in
+        the same pg_net batch as the agent whose output it waits for, and would
+        otherwise leave just before its work arrives, its next ring queued
+        behind the whole batch. After the linger it stays while another drainer
+        holds the batch open (see 20261202000711_batch_linger.sql)."""
         ran, linger, empty = 0, max(0, self.linger_ms) / 1000, 0
-        last_claim = time.perf_counter()
+        last_claim, held_until, held = time.perf_counter(), 0.0, False
         try:
             while (now := time.perf_counter()) < deadline:
                 claim = self.store.claim_next(self.agent, self.worker, project, drainer=drainer, hold_ms=hold_ms)
                 if claim is None:
-                    stay = deadline - now if ran >= self.busy_runs else linger - (now - last_claim)
+                    staying = ran >= self.busy_runs
+                    if (staying or now - last_claim >= linger) and now >= held_until:
+                        ms = self.store.drain_hold(drainer, self.agent, project, hold_ms=hold_ms,
+                                                   stays_ms=int((deadline - now) * 1000) if staying else 0)
+                        if staying and ms == 0:
+                            return ran, "out_of_time", held  # another agent starves: end the batch, ring on
+                        held = held or (ms > 0 and not staying)
+                        held_until = min(deadline, now + min(ms / 1000, CHECK_SECONDS))
+                    stay = max(linger - (now - last_claim), held_until - now)
                     if stay <= 0:
-                        return ran, "idle"
+                        return ran, "idle", held
                     time.sleep(min(POLL_SECONDS[0] * 2 ** empty, POLL_SECONDS[1], stay))
                     empty += 1
                     continue
@@ -101,8 +114,8 @@ class Drain:
                 if claim.claimed:
                     ran += 1
                     if not self.process(claim):
-                        return ran, "failed"  # failing: back off; its retry is rung when due
+                        return ran, "failed", held  # failing: back off; its retry is rung when due
         except SignalsLoopError as exc:  # the sweep rings what is left
             log.warning("%s stopped draining: %s", self.agent, exc.message)
-            return ran, "failed"
-        return ran, "out_of_time"
+            return ran, "failed", held
+        return ran, "out_of_time", held

@@ -97,6 +97,13 @@ class Store(Protocol):
         ``ring_next``, ring the agent's next due delivery."""
         ...
 
+    def drain_hold(self, drainer: UUID, agent: str, project_id: UUID | None, *, stays_ms: int,
+                   hold_ms: int) -> int:
+        """With ``stays_ms``: this drainer stays that long. Without: how many
+        ms another drainer holds the doorbell's batch open (0 unless the
+        doorbell batches, as pg_net does); then this one is registered too."""
+        ...
+
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion: ...
 
     def fail(self, claim: Claim, error: str, *, retriable: bool, retry_after: float | None = None,
@@ -180,6 +187,11 @@ class LedgerCalls:
     def end_drain(self, drainer: UUID, agent: str, project_id: UUID | None, *, ring_next: bool) -> int:
         return int(self.rpc("end_drain", {"p_drainer": drainer, "p_agent": agent, "p_project_id": project_id,
                                           "p_ring_next": ring_next}) or 0)
+
+    def drain_hold(self, drainer: UUID, agent: str, project_id: UUID | None, *, stays_ms: int,
+                   hold_ms: int) -> int:
+        return int(self.rpc("drain_hold", {"p_drainer": drainer, "p_agent": agent, "p_project_id": project_id,
+                                           "p_stays_ms": stays_ms, "p_hold_ms": hold_ms}) or 0)
 
 
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion:

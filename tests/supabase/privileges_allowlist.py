@@ -65,7 +65,7 @@ ALLOWLIST: list[Row] = [
      "and the retention sweep write it (all security definer); the backfill and benchmarks run as the owner"),
 
     ("table", "public.agent_drainers", "service_role", "SELECT",
-     "operators see which requests are draining; only claim_next and end_drain (security definer) write it"),
+     "operators see which requests are draining; claim_next, end_drain, drain_hold (security definer) write it"),
     ("table", "public.agent_drainers", "", "", "members: nothing (the ledger's own bookkeeping)"),
 
     ("table", "public.rate_limit_hits", "service_role", "SELECT",
@@ -145,6 +145,7 @@ ALLOWLIST: list[Row] = [
                  "public.complete_delivery(bigint, uuid, jsonb, jsonb) "
                  "public.claim_next(text, text, uuid) "
                  "public.claim_next(text, text, uuid, uuid, integer) public.end_drain(uuid, text, uuid, boolean) "
+                 "public.drain_hold(uuid, text, uuid, integer, integer) "
                  "public.fail_delivery(bigint, uuid, text, boolean, double precision, boolean) "
                  "public.publish_events(jsonb) "
                  "public.reserve_notification(jsonb) public.finish_notification(text, text, text, jsonb, text)",
@@ -212,7 +213,8 @@ ALLOWLIST: list[Row] = [
                  "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer) "
                  "public.take_claim(event_deliveries, text, boolean) "
                  "public.claim_result(text, bigint, uuid, integer, integer, text) "
-                 "public.delivery_is_due(event_deliveries)", "", "",
+                 "public.delivery_is_due(event_deliveries) public.doorbell_batches() public.batch_starves(integer)",
+     "", "",
      "internal steps of the ledger's security-definer functions (which run as the owner); agent_secret "
      "would hand out the webhook secret"),
     ("function", "public.rollout_bucket(text, uuid) public.runs_in_shadow(agents, uuid) "
