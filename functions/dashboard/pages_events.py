@@ -130,7 +130,10 @@ def register() -> None:
         ui.add_css(CSS)
         offered = await query(view.who, queries.filters)
         view.names = project_names(offered["projects"])
-        filters(view, offered["event_types"], offered["agents"])
+        # The filter controls (Quasar selects and inputs, a quarter of the
+        # browser's work for this page) are built once the page is connected,
+        # so the first rows do not wait for them.
+        holder = ui.element("div").classes("full-width")
         with ui.row().classes("items-center").style(GAP):
             ui.button("Newest", on_click=lambda: view.reload()).props("outline data-action=newest")
             ui.button("Older", on_click=view.older).props("outline data-action=older")
@@ -141,6 +144,12 @@ def register() -> None:
         server().feed.subscribe(view.wake)
         ui.context.client.on_disconnect(lambda: server().feed.unsubscribe(view.wake))
         ui.timer(FLUSH_S, view.tick)
+
+        def build_filters() -> None:
+            with holder:
+                filters(view, offered["event_types"], offered["agents"])
+
+        ui.timer(0, build_filters, once=True)
 
 
 def filters(view: EventsView, types: list[str], agents: list[str]) -> None:
