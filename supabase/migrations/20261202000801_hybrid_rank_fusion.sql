@@ -13,7 +13,9 @@
 --
 -- 2. Candidates are ordered by their better rank in two rankings of the pool,
 --    by cosine and by weighted overlap (a candidate ranks in a list only when
---    it has that signal: an embedding, a lexeme in common), ties broken by the
+--    it has that signal: an embedding, a lexeme in common; candidates a list
+--    cannot tell apart share their average rank, so sixty posts at the same
+--    cosine do not all count as that list's first), ties broken by the
 --    calibrated score, then the id. In other words the two lists are merged
 --    in turns, each list's n-th against the other's n-th by score. The
 --    calibrated blend stays the reported score and p_min_score still filters
@@ -105,8 +107,12 @@ begin
     from (
       select o.id, o.similarity, o.lexical,
              least(1, greatest(0, w.w_cos * o.similarity + w.w_lex * o.lexical + w.w_bias)) as score,
-             least(case when o.lexical > 0 then rank() over (order by o.lexical desc) end,
-                   case when o.embedded then rank() over (order by o.embedded desc, o.similarity desc) end)
+             least(case when o.lexical > 0
+                        then rank() over (order by o.lexical desc)
+                             + (count(*) over (partition by o.lexical) - 1) / 2.0 end,
+                   case when o.embedded
+                        then rank() over (order by o.embedded desc, o.similarity desc)
+                             + (count(*) over (partition by o.embedded, o.similarity) - 1) / 2.0 end)
                as best_rank
         from (select c.id, coalesce(s.similarity, 0) as similarity, s.similarity is not null as embedded,
                      coalesce(x.overlap, 0) as lexical
