@@ -84,18 +84,18 @@ begin
     select array_agg(public.lexeme_tsquery(t.lexeme)), array_agg(t.weight) into v_terms, v_weights
       from public.lexeme_terms(v_lexemes, v_shares) t;
   end if;
-  -- Dynamic SQL: a plan made for this query's own lexemes (a generic plan for
-  -- "lexemes @@ $2" would scan every row of the project).
+  -- One GIN lookup per query lexeme (each in at most 500 rows, see
+  -- lexeme_terms), summed per post: a hash join and aggregate, no per-row
+  -- evaluation of every lexeme. Dynamic SQL: a plan made for this call's own
+  -- lexemes.
   if cardinality(v_terms) > 0 then
     execute 'select array_agg(x.feedback_id) from (
-               select l.feedback_id from public.feedback_lexemes l
-                where l.project_id = $1 and l.lexemes @@ $2 and l.feedback_id <> $3
-                order by (select sum(t.w) from unnest($5, $6) as t(q, w) where l.lexemes @@ t.q) desc,
-                         l.feedback_id
-                limit $4) x'
-      into v_pool
-      using p_project_id, (select string_agg(q::text, ' | ') from unnest(v_terms) q)::tsquery, p_feedback_id,
-            p_pool, v_terms, v_weights;
+               select l.feedback_id from unnest($4, $5) as t(q, w)
+                 join public.feedback_lexemes l on l.lexemes @@ t.q
+                where l.project_id = $1 and l.feedback_id <> $2
+                group by l.feedback_id order by sum(t.w) desc, l.feedback_id
+                limit $3) x'
+      into v_pool using p_project_id, p_feedback_id, p_pool, v_terms, v_weights;
   end if;
   select array_agg(distinct c.id) into v_pool
     from (select unnest(coalesce(v_pool, '{}')) as id
