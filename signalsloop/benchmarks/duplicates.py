@@ -8,7 +8,8 @@
 - ``retrieval``: STS-B *dev* (never used to fit): every sentence of a pair
   scored >= 4 looks for its partner among all 3,000 dev sentences; recall@5
   of cosine only (the old agent), the weighted lexeme overlap only, and the
-  fused search.
+  fused search, in its order and in the previous one (its candidates by
+  calibrated score).
 - ``lookup_latency``: one project of ``n`` synthetic feedback items (random
   pairs of the public sentences); p50/p95 of one agent lookup.
 """
@@ -26,9 +27,10 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from shared.analyzers.offline import OfflineAnalyzer
-from signalsloop.operations.hybrid import scratch_project
+from signalsloop.operations.hybrid import ScratchProject, scratch_project
 
 DUPLICATE_STS = 4.0
+POOL = 100  # match_feedback_hybrid's candidates: at most 50 lexical and 50 semantic
 
 
 def sts_pairs(root: Path, split: str) -> tuple[list[str], list[str], np.ndarray]:
@@ -110,7 +112,7 @@ def retrieval(conn: psycopg.Connection, analyzer: OfflineAnalyzer, root: Path, k
     vectors = analyzer.embed_array(texts)
     pairs = [int(i) for i in np.flatnonzero(gold >= DUPLICATE_STS)]
     queries = [(i, n + i) for i in pairs] + [(n + i, i) for i in pairs]
-    hits = {"cosine_only": 0, "lexical_only": 0, "fused": 0}
+    hits = {"cosine_only": 0, "lexical_only": 0, "fused": 0, "fused_ordered_by_score": 0}
     with scratch_project(conn, analyzer.embedding_model) as project:
         project.add(texts, vectors)
         project.matches(0, vectors[0], k)  # builds the vector index and the statistics
@@ -119,10 +121,21 @@ def retrieval(conn: psycopg.Connection, analyzer: OfflineAnalyzer, root: Path, k
             sims = vectors @ vectors[query]
             sims[query] = -np.inf
             hits["cosine_only"] += partner in np.argsort(-sims, kind="stable")[:k]
-            hits["fused"] += partner in [m[0] for m in project.matches(query, vectors[query], k)]
+            fused, by_score = fused_top(project, query, vectors[query], k)
+            hits["fused"] += partner in fused
+            hits["fused_ordered_by_score"] += partner in by_score
             hits["lexical_only"] += partner in lexical_top(conn, project.ids, query, k, shares)
     return {"dataset": "STS-B dev, partner among 3,000 sentences", "queries": len(queries),
             **{f"recall_at_{k}_{name}": round(v / len(queries), 4) for name, v in hits.items()}}
+
+
+def fused_top(project: ScratchProject, query: int, vector: np.ndarray, k: int) -> tuple[list[int], list[int]]:
+    """The ``k`` best of ``match_feedback_hybrid``: in its order, and its whole
+    candidate pool ordered by the calibrated score (the order before
+    20261202000801)."""
+    pool = project.matches(query, vector, POOL)
+    by_score = sorted(pool, key=lambda m: -m[1])
+    return [m[0] for m in pool[:k]], [m[0] for m in by_score[:k]]
 
 
 def lexical_top(conn: psycopg.Connection, ids: Sequence[object], query: int, k: int,

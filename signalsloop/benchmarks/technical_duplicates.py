@@ -16,7 +16,8 @@ Distractor bugs reuse the same exceptions, components and framework frames, so
 neither a shared exception nor shared boilerplate identifies a pair. The
 duplicate looks for its first report among all reports: recall@5 of cosine
 only, of the lexical side before identifier parts (the english parser alone)
-and after, of the fused search (``match_feedback_hybrid``), and of the
+and after, of the fused search (``match_feedback_hybrid``, in its order and
+its candidates by calibrated score, the order before 20261202000801), and of the
 character TF-IDF 3-5 baseline (scikit-learn). Figures here show the direction
 of a change, not what a real tracker would score.
 """
@@ -140,15 +141,15 @@ def run(conn: psycopg.Connection, analyzer: OfflineAnalyzer, k: int = 5) -> dict
     lexemes, fused with the old weights over all reports (no candidate pools),
     as the search scored before this change; "new": the real
     ``match_feedback_hybrid`` and its weighted overlap of identifier-aware lexemes."""
-    from signalsloop.benchmarks.duplicates import lexeme_shares, lexical_top
+    from signalsloop.benchmarks.duplicates import fused_top, lexeme_shares, lexical_top
 
     w_cos, w_lex, w_bias = OLD_WEIGHTS
     texts, truth = corpus()
     vectors = analyzer.embed_array(texts)
     old = _lexeme_sets(conn, texts, "to_tsvector('english', t) || to_tsvector('english', b)")
     char = _char_tfidf(texts)
-    hits = {"cosine_only": 0, "old_lexical_only": 0, "new_lexical_only": 0, "old_fused": 0, "new_fused": 0,
-            "char_tfidf_3_5_baseline": 0}
+    hits = {"cosine_only": 0, "old_lexical_only": 0, "new_lexical_only": 0, "old_fused": 0,
+            "new_fused_ordered_by_score": 0, "new_fused": 0, "char_tfidf_3_5_baseline": 0}
     with scratch_project(conn, analyzer.embedding_model) as project:
         project.add(texts, vectors)
         project.matches(0, vectors[0], k)  # builds the vector index and the statistics
@@ -159,7 +160,9 @@ def run(conn: psycopg.Connection, analyzer: OfflineAnalyzer, k: int = 5) -> dict
             hits["old_lexical_only"] += partner in _top(lex_old, query, k)
             hits["new_lexical_only"] += partner in lexical_top(conn, project.ids, query, k, shares)
             hits["old_fused"] += partner in _top(w_cos * cos + w_lex * lex_old + w_bias, query, k)
-            hits["new_fused"] += partner in [m[0] for m in project.matches(query, vectors[query], k)]
+            fused, by_score = fused_top(project, query, vectors[query], k)
+            hits["new_fused"] += partner in fused
+            hits["new_fused_ordered_by_score"] += partner in by_score
             hits["char_tfidf_3_5_baseline"] += partner in _top(char[query], query, k)
     return {"dataset": f"SYNTHETIC technical bug reports: {len(truth)} duplicate pairs among {len(texts)} reports",
             **{f"recall_at_{k}_{name}": round(v / len(truth), 4) for name, v in hits.items()}}

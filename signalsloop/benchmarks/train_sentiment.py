@@ -1,7 +1,7 @@
-"""Train the offline sentiment classifier and write ``shared/analyzers/sentiment_model.npz``.
+"""Train the offline sentiment classifier and write ``shared/analyzers/sentiment_model.json``.
 
 ``python -m signalsloop.benchmarks.train_sentiment [--write]`` (needs
-scikit-learn: ``pip install -e '.[train]'``; inference is numpy only).
+scikit-learn: ``pip install -e '.[train]'``; inference is plain Python).
 
 Data, read from ``$SIGNALSLOOP_DATA_DIR`` or ``<repo>/../shared/data`` and never
 copied into the repository: TweetEval sentiment validation (2,000 tweets,
@@ -28,6 +28,7 @@ installed package reproduces them.
 from __future__ import annotations
 
 import csv
+import json
 import sys
 from pathlib import Path
 
@@ -55,7 +56,13 @@ def load_reviews(root: Path) -> tuple[list[str], np.ndarray]:
 
 
 def featurize(texts: list[str]) -> np.ndarray:
-    return sentiment_model.features(offline_sentiment.LexiconSentiment(), texts)
+    rows = sentiment_model.features(offline_sentiment.LexiconSentiment(), texts)
+    return np.array(rows, dtype=np.float64).reshape(len(texts), len(sentiment_model.LEXICON_FEATURES))
+
+
+def predict(model: sentiment_model.Model, x: np.ndarray) -> np.ndarray:
+    """The most probable class of each row, as the shipped analyzer picks it."""
+    return np.array(model.probabilities(x.tolist())).argmax(axis=1)
 
 
 def fit(x: np.ndarray, y: np.ndarray, c: float) -> sentiment_model.Model:
@@ -63,7 +70,7 @@ def fit(x: np.ndarray, y: np.ndarray, c: float) -> sentiment_model.Model:
 
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
     clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit((x - mean) / scale, y)
-    return sentiment_model.Model(mean, scale, clf.coef_.T.copy(), clf.intercept_.copy())
+    return sentiment_model.Model.of(mean.tolist(), scale.tolist(), clf.coef_.T.tolist(), clf.intercept_.tolist())
 
 
 def scores(model: sentiment_model.Model | None, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
@@ -76,7 +83,7 @@ def scores(model: sentiment_model.Model | None, x: np.ndarray, y: np.ndarray) ->
         predicted = np.where(value <= offline_sentiment.NEGATIVE_THRESHOLD, 0,
                              np.where(value >= offline_sentiment.POSITIVE_THRESHOLD, 2, 1))
     else:
-        predicted = model.probabilities(x).argmax(axis=1)
+        predicted = predict(model, x)
     confusion = [[int(((y == t) & (predicted == p)).sum()) for p in range(3)] for t in range(3)]
     return {"n": len(y), "macro_f1": round(macro_f1(y, predicted), 4),
             "accuracy": round(float((y == predicted).mean()), 4),
@@ -99,8 +106,8 @@ def run(root: Path, write: bool) -> dict[str, object]:
     (ta, tb), (ra, rb) = halves(len(ty)), halves(len(ry))
 
     def cross_a(c: float) -> float:
-        one = fit(tx[ta], ty[ta], c).probabilities(rx[ra]).argmax(axis=1)
-        two = fit(rx[ra], ry[ra], c).probabilities(tx[ta]).argmax(axis=1)
+        one = predict(fit(tx[ta], ty[ta], c), rx[ra])
+        two = predict(fit(rx[ra], ry[ra], c), tx[ta])
         return (macro_f1(ry[ra], one) + macro_f1(ty[ta], two)) / 2
 
     chosen = max(GRID_C, key=cross_a)
@@ -113,15 +120,17 @@ def run(root: Path, write: bool) -> dict[str, object]:
         "cross_train_reviews_score_tweets": {"new": scores(fit(rx, ry, chosen), tx, ty), "old": scores(None, tx, ty)},
     }
     fitted = fit(np.vstack([tx, rx]), np.concatenate([ty, ry]), chosen)
-    final = sentiment_model.Model(*(a.astype(np.float32) for a in (fitted.mean, fitted.scale, fitted.coef,
-                                                                     fitted.intercept)))
+    # Stored as float32 values (as the weights always were), so a rewrite is byte-stable.
+    final = sentiment_model.Model.of(*(np.asarray(a, dtype=np.float32).tolist()
+                                       for a in (fitted.mean, fitted.scale, fitted.coef, fitted.intercept)))
     sample = tb[:SAMPLE]
-    sample_labels = final.probabilities(tx[sample]).argmax(axis=1)
+    sample_labels = predict(final, tx[sample])
     report["shipped_model_on_training_data"] = scores(final, np.vstack([tx, rx]), np.concatenate([ty, ry]))
     if write:
-        np.savez_compressed(OUT, mean=final.mean, scale=final.scale, coef=final.coef, intercept=final.intercept,
-                            sample_tweet_lines=sample.astype(np.int32), sample_labels=sample_labels.astype(np.int8),
-                            c=np.float32(chosen))
+        weights = {"mean": final.mean, "scale": final.scale, "coef": final.coef, "intercept": final.intercept,
+                   "sample_tweet_lines": sample.tolist(), "sample_labels": sample_labels.tolist(),
+                   "c": float(np.float32(chosen))}
+        OUT.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
         report["written"] = str(OUT)
     return report
 

@@ -225,6 +225,7 @@ ALLOWLIST: list[Row] = [
                  "public.publish_alert_event(agent_alerts, text, jsonb) public.agent_health_now() "
                  "public.embedding_similarity(text, double precision[], uuid[]) "
                  "public.lexeme_query(tsvector, integer, double precision) "
+                 "public.lexeme_terms(tsvector, jsonb, integer, double precision) public.lexeme_tsquery(text) "
                  "public.nearest_feedback(uuid, text, double precision[], integer, uuid)", "", "",
      "inner steps of security-definer functions (take_claim, publish_clock_tick, fan_out_event, "
      "replay_deliveries, prune_retention, evaluate_agent_alerts, match_feedback_hybrid), which run as "

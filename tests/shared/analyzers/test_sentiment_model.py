@@ -4,7 +4,10 @@ held-out sample."""
 
 from __future__ import annotations
 
+import json
 import socket
+import subprocess
+import sys
 from importlib import resources
 from typing import Any
 
@@ -29,7 +32,7 @@ def test_the_weights_ship_inside_the_package_and_load_offline(no_network: None) 
     path = resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS)
     assert path.is_file() and len(path.read_bytes()) < 100_000
     model = sentiment_model.load()
-    assert model.coef.shape == (len(sentiment_model.LEXICON_FEATURES), 3)
+    assert len(model.coef) == len(sentiment_model.LEXICON_FEATURES) and {len(r) for r in model.coef} == {3}
     [crash, love] = OfflineAnalyzer().sentiment(["The app keeps crashing, useless", "Love it, works great"])
     assert (crash.label, love.label) == ("negative", "positive")
     assert crash.model == love.model == sentiment_model.MODEL_NAME
@@ -39,7 +42,7 @@ def test_the_weights_ship_inside_the_package_and_load_offline(no_network: None) 
 def test_probabilities_are_a_distribution_and_scores_follow_them() -> None:
     texts = ["", "ok", "terrible terrible terrible", "x" * 100_000, "Please add an export option", "🚀🔥"]
     results = OfflineAnalyzer().sentiment(texts)
-    probs = sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts))
+    probs = np.array(sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts)))
     assert np.allclose(probs.sum(axis=1), 1) and (probs >= 0).all()
     assert results[0].label == "neutral" and results[0].confidence == 1.0
     for r, p in zip(results[1:], probs[1:], strict=True):
@@ -51,8 +54,8 @@ def test_the_installed_model_reproduces_the_training_scripts_sample(no_network: 
     folder = data_dir() / "sentiment-tweeteval-val"
     if not folder.is_dir():
         pytest.skip(f"public data not found under {folder.parent} (set SIGNALSLOOP_DATA_DIR)")
-    with resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS).open("rb") as f, np.load(f) as data:
-        lines, expected = data["sample_tweet_lines"].tolist(), data["sample_labels"].tolist()
+    data = json.loads(resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS).read_text("utf-8"))
+    lines, expected = data["sample_tweet_lines"], data["sample_labels"]
     texts = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
     labels = [s.label for s in OfflineAnalyzer().sentiment([texts[i] for i in lines])]
     assert len(lines) == 40
@@ -72,3 +75,13 @@ def test_support_complaints_without_a_sentiment_word_read_negative() -> None:
     assert all(engine.score(t).label == "neutral" for t in complaints)  # what the lexicon alone says
     assert [r.label for r in OfflineAnalyzer().sentiment(complaints)] == ["negative"] * len(complaints)
     assert [r.label for r in OfflineAnalyzer().sentiment(plain)] == ["neutral"] * len(plain)
+
+
+def test_scoring_sentiment_imports_no_numpy() -> None:
+    """The sentiment function's cold start does not pay for numpy (or the
+    embedding table's module): only embedding brings them in."""
+    code = ("import sys; from shared.analyzers.offline import OfflineAnalyzer; a = OfflineAnalyzer();"
+            " [s] = a.sentiment(['The app keeps crashing']); print(s.label, 'numpy' in sys.modules);"
+            " a.embed(['x']); print('numpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["negative", "False", "True"]

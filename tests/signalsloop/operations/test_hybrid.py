@@ -101,6 +101,39 @@ def test_a_pair_only_semantic_search_finds(conn: psycopg.Connection) -> None:
         assert _ids(project, 0, vectors[0])[0] == 1
 
 
+def test_a_rare_shared_name_outranks_a_shared_template(conn: psycopg.Connection) -> None:
+    """Sixty reports share the query's template (steps, framework frames) and
+    sit closer in embedding space; the duplicate shares only the rare class
+    name and version. Lexical candidates are ranked by the rarity of what they
+    share (ts_rank, which has no rarity, kept the sixty), and the order is
+    each candidate's better rank, so the duplicate is first although its
+    calibrated score is below theirs. The score is still the calibrated blend."""
+    frames = "at android.os.Handler.dispatchMessage at android.os.Looper.loop at java.lang.Thread.run"
+    template = f"Crash after tapping save, then the app closes\nSteps: open the list, tap save. {frames}"
+    texts = [f"{template} QuotaResolver.merge 4.17.2",
+             "QuotaResolver merge fails on 4.17.2\nWhat I did differs, same class",
+             *(f"{template} Item{n}Cache.load" for n in range(60))]
+    vectors = np.stack([unit(0), unit(0, {0: 0.2, 1: 0.98}), *(unit(0, {0: 0.95, 2 + n: 0.31}) for n in range(60))])
+    with scratch_project(conn, "m") as project:
+        project.add(texts, vectors)
+        assert 1 not in _semantic_only(conn, project, 0, vectors[0])
+        found = project.matches(0, vectors[0], 5)  # (the first lookup gathers the lexemes' statistics)
+        ts_ranked = conn.execute(
+            "select l.feedback_id from feedback_lexemes l, feedback_lexemes q where q.feedback_id = %s"
+            " and l.project_id = q.project_id and l.feedback_id <> q.feedback_id"
+            " and l.lexemes @@ lexeme_query(q.lexemes)"
+            " order by ts_rank(l.lexemes, lexeme_query(q.lexemes), 1) desc, l.feedback_id limit 50",
+            (project.ids[0],)).fetchall()
+        assert project.ids[1] not in [r[0] for r in ts_ranked]  # the candidates before this change
+        assert found[0][0] == 1
+        assert found[0][1] < max(m[1] for m in found[1:])  # ranked first, not scored first
+        w_cos, w_lex, w_bias = conn.execute("select * from hybrid_weights()").fetchone() or (0, 0, 0)
+        for _, score, cosine, lexical in found:
+            assert score == pytest.approx(min(1, max(0, w_cos * cosine + w_lex * lexical + w_bias)), abs=1e-5)
+        above = project.matches(0, vectors[0], 5, min_score=found[0][1] + 1e-3)
+        assert 1 not in [m[0] for m in above] and all(m[1] > found[0][1] for m in above)
+
+
 def test_the_threshold_keeps_its_meaning(conn: psycopg.Connection) -> None:
     """With the real offline embeddings: a known duplicate pair scores above the
     default threshold, a known non-pair sharing words below it, and a
