@@ -99,9 +99,12 @@ class Store(Protocol):
 
     def drain_hold(self, drainer: UUID, agent: str, project_id: UUID | None, *, stays_ms: int,
                    hold_ms: int) -> int:
-        """With ``stays_ms``: this drainer stays that long. Without: how many
-        ms another drainer holds the doorbell's batch open (0 unless the
-        doorbell batches, as pg_net does); then this one is registered too."""
+        """How long a drain waiting for work stays, in ms (0: leave now). With
+        ``stays_ms`` (a drain staying to its budget's end): that long. Without
+        (a quiet drain): as long as another drainer holds the doorbell's batch
+        open, registered as a drainer meanwhile (0 unless the doorbell batches,
+        as pg_net does). Under a batching doorbell both get 0 when an agent
+        whose ring waits behind the batch starves."""
         ...
 
     def complete(self, claim: Claim, writes: Sequence[Write], events: Sequence[DomainEvent]) -> Completion: ...

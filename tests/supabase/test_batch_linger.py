@@ -121,3 +121,18 @@ def test_a_staying_drain_ends_its_batch_when_another_agent_starves(store: Postgr
         assert took < 2.0, "it left for the starving agent's sake"
     else:
         assert took >= 2.5, "it stayed to its budget"
+
+
+def test_only_an_agent_whose_ring_waits_starves(store: PostgresStore, seed: Seed) -> None:
+    """An open circuit, or a pending delivery with no ring on its way, is not a
+    ring held behind the batch: it must not cut every agent's batches short."""
+    seed.configure(doorbell="pg_net", batch_starve_ms=100)
+    project = seed.project()
+    staying = uuid4()
+    publish(store, project, "sentiment.analyzed", 1)  # theme, priority, notify: rung, nobody drains them
+    time.sleep(0.2)
+    assert hold(store, staying, "sentiment", 3000) == 0, "their rings wait behind the batch"
+    seed.conn.execute("update agents set circuit_state = 'open', circuit_opened_at = now() "
+                      "where name in ('theme', 'priority')")
+    seed.conn.execute("delete from agent_drainers where agent = 'notify'")  # notify's ring arrived
+    assert hold(store, staying, "sentiment", 3000) == 3000, "an open circuit and an arrived ring starve nobody"
