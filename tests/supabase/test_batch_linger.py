@@ -13,6 +13,7 @@ import pytest
 
 from shared.events import DomainEvent
 from shared.postgres_store import PostgresStore
+from signalsloop.local import pgnet_standin
 from tests.helpers import Seed
 from tests.shared.test_drain import RecordingAgent, body_for, publish
 from tests.shared.test_runtime import auth, make_client
@@ -23,6 +24,15 @@ def store(db_url: str) -> Any:
     s = PostgresStore(db_url, max_size=4)
     yield s
     s.close()
+
+
+@pytest.fixture
+def queued_rings(seed: Seed) -> Seed:
+    """pg_net's SQL side (the stand-in's, with no worker): every ring stays
+    queued with no answer, as rings do behind a batch that is held open."""
+    pgnet_standin.install(seed.conn)
+    seed.conn.execute("update agents set endpoint_url = 'http://127.0.0.1:9/' || name")
+    return seed
 
 
 def drainer_row(seed: Seed, drainer: UUID) -> Any:
@@ -57,7 +67,8 @@ def test_without_a_batching_doorbell_nothing_is_held(store: PostgresStore, seed:
     assert hold(store, uuid4(), "theme", 0) == 0, "a quiet drain leaves after its linger, as before"
 
 
-def test_drains_leave_when_an_undrained_agent_starves(store: PostgresStore, seed: Seed) -> None:
+def test_drains_leave_when_an_undrained_agent_starves(store: PostgresStore, queued_rings: Seed) -> None:
+    seed = queued_rings
     seed.configure(doorbell="pg_net", batch_starve_ms=200)
     project = seed.project()
     staying = uuid4()
@@ -103,11 +114,12 @@ def test_a_quiet_request_takes_work_that_comes_while_the_batch_is_held(store: Po
 
 
 @pytest.mark.parametrize("starve_ms", [300, 0])
-def test_a_staying_drain_ends_its_batch_when_another_agent_starves(store: PostgresStore, seed: Seed,
+def test_a_staying_drain_ends_its_batch_when_another_agent_starves(store: PostgresStore, queued_rings: Seed,
                                                                    starve_ms: int) -> None:
     """Six runs make the drain stay to its 3 s budget; theme's delivery, with
     no drainer, starves after 300 ms, so the drain leaves well before (and
     with the rule off, batch_starve_ms = 0, it stays)."""
+    seed = queued_rings
     seed.configure(doorbell="pg_net", batch_starve_ms=starve_ms, drain_budget_ms=3000, max_drainers=1)
     project = seed.project()
     posts = publish(store, project, "feedback.created", 6)
@@ -123,9 +135,11 @@ def test_a_staying_drain_ends_its_batch_when_another_agent_starves(store: Postgr
         assert took >= 2.5, "it stayed to its budget"
 
 
-def test_only_an_agent_whose_ring_waits_starves(store: PostgresStore, seed: Seed) -> None:
-    """An open circuit, or a pending delivery with no ring on its way, is not a
-    ring held behind the batch: it must not cut every agent's batches short."""
+def test_only_an_agent_whose_ring_waits_starves(store: PostgresStore, queued_rings: Seed) -> None:
+    """An open circuit, or a pending delivery whose ring pg_net has answered
+    (a 401, say), is not a ring held behind the batch: it must not cut every
+    agent's batches short."""
+    seed = queued_rings
     seed.configure(doorbell="pg_net", batch_starve_ms=100)
     project = seed.project()
     staying = uuid4()
@@ -134,5 +148,7 @@ def test_only_an_agent_whose_ring_waits_starves(store: PostgresStore, seed: Seed
     assert hold(store, staying, "sentiment", 3000) == 0, "their rings wait behind the batch"
     seed.conn.execute("update agents set circuit_state = 'open', circuit_opened_at = now() "
                       "where name in ('theme', 'priority')")
-    seed.conn.execute("delete from agent_drainers where agent = 'notify'")  # notify's ring arrived
+    seed.conn.execute("insert into net._http_response (id, status_code, content) select last_request_id, 401, "
+                      "'unauthorized' from event_deliveries where agent = 'notify' and last_request_id is not null")
+    seed.conn.execute("select collect_ring_errors()")  # notify's ring was answered, with an error
     assert hold(store, staying, "sentiment", 3000) == 3000, "an open circuit and an arrived ring starve nobody"

@@ -208,3 +208,33 @@ def test_collecting_ring_errors_finds_the_waiting_rings_by_index(history_url: st
     assert left == (0,), "answered rings are collected"
     assert seq_scans(plans) == []
     assert "event_deliveries_request_idx" in {m for p in plans for m in INDEX_USE.findall(p)}
+
+
+REMOVED = re.compile(r"Rows Removed by Filter: (\d+)")
+
+
+def test_the_starvation_check_reads_the_rings_not_the_history(history_url: str) -> None:
+    """drain_hold() asks batch_starves() twice a second per waiting drain
+    under pg_net: it must read the rings waiting for pg_net's answer (an index
+    of those few rows), not walk every agent's deliveries in id order. That walk is the plan
+    an agent's oldest pending delivery got from statistics taken while much
+    was pending (an autovacuum analyze during a burst): 20-36 ms after one
+    benchmark run, growing with the history."""
+    with psycopg.connect(history_url) as conn:
+        project = conn.execute("select id from projects where name = 'History'").fetchone()[0]  # type: ignore[index]
+        conn.execute("update event_deliveries set status = 'pending' where id % 10 = 0")
+        conn.execute("analyze event_deliveries")  # statistics from a busy moment
+        conn.execute("update event_deliveries set status = 'succeeded' where status = 'pending'")
+        conn.commit()  # the statistics stay; the rows are as they were
+        _open_deliveries(conn, project, 2)
+        rings = conn.execute("update event_deliveries set last_request_id = id where status = 'pending' "
+                             "and created_at = now()").rowcount  # rung, no answer yet
+        with captured_plans(conn, analyze=True) as plans:
+            starves = conn.execute("select batch_starves(0)").fetchone()[0]  # type: ignore[index]
+        conn.rollback()
+    assert rings > 0 and starves is True, "a ring with nobody draining its agent starves"
+    [plan] = [p for p in plans if "event_deliveries" in p]
+    read = sum(float(r) * int(n) for line in plan.splitlines() if "event_deliveries" in line
+               for r, n in ROWS_LOOPS.findall(line)) + sum(int(n) for n in REMOVED.findall(plan))
+    assert read <= 10 * rings, f"read {read} rows for {rings} rings:\n{plan}"
+    assert seq_scans(plans) == []
