@@ -22,7 +22,7 @@ from shared.errors import BadRequest, ConfigurationError
 
 LIVE_MODES = ("auto", "listen", "realtime", "poll")
 SOURCES = """\
-where it reads, the first that is set winning:
+where it reads (environment or .env; the first that is set wins, so DATABASE_URL wins if both are set):
   DATABASE_URL                         a direct connection: pages run as the signed-in role on it
   SUPABASE_URL + SUPABASE_ANON_KEY     no database here: pages are PostgREST calls with each member's
                                        own token, live updates from Realtime, sign-in with Supabase Auth

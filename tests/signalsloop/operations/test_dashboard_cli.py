@@ -163,3 +163,9 @@ def test_database_url_wins_over_the_supabase_settings(monkeypatch: pytest.Monkey
     assert isinstance(live._first(), RealtimeSource), "Realtime with the service-role key"
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/postgres")
     assert database_for(DashboardSettings()) == "postgresql://u@db.example/postgres"
+
+
+def test_help_says_which_setting_wins(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboard", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "DATABASE_URL wins if both are set" in out and "SUPABASE_URL + SUPABASE_ANON_KEY" in out
