@@ -28,7 +28,7 @@ where it reads (environment or .env; the first that is set wins, so DATABASE_URL
                                        own token, live updates from Realtime, sign-in with Supabase Auth
                                        at /login; the printed URL signs in as an operator with
                                        SUPABASE_SERVICE_ROLE_KEY (without it, it is the /login page)
-  neither                              the embedded PostgreSQL under .signalsloop/pgdata
+  neither (and no SUPABASE_URL)        the embedded PostgreSQL under .signalsloop/pgdata
 """
 
 
@@ -78,11 +78,15 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
 
 def database_for(settings: Any) -> str | None:
     """DATABASE_URL; None for the Supabase path (SUPABASE_URL and
-    SUPABASE_ANON_KEY without it); else the embedded PostgreSQL, started."""
+    SUPABASE_ANON_KEY without it); else, when SUPABASE_URL is not set
+    either, the embedded PostgreSQL, started."""
     if settings.database_url:
         return str(settings.database_url)
     if settings.supabase_url and settings.supabase_anon_key:
         return None
+    if settings.supabase_url:  # meant for Supabase, not for a database on this machine
+        raise ConfigurationError("SUPABASE_URL without SUPABASE_ANON_KEY: the dashboard reads through PostgREST "
+                                 "and signs people in with that key; set it, or DATABASE_URL")
     from signalsloop.cli import database_url
 
     return database_url()

@@ -14,6 +14,7 @@ import httpx
 import psycopg
 import pytest
 
+from shared.errors import ConfigurationError
 from signalsloop.cli import main
 from signalsloop.local.dashboard_process import DashboardProcess
 from signalsloop.local.stack import Stack
@@ -163,6 +164,10 @@ def test_database_url_wins_over_the_supabase_settings(monkeypatch: pytest.Monkey
     assert isinstance(live._first(), RealtimeSource), "Realtime with the service-role key"
     monkeypatch.setenv("DATABASE_URL", "postgresql://u@db.example/postgres")
     assert database_for(DashboardSettings()) == "postgresql://u@db.example/postgres"
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.delenv("SUPABASE_ANON_KEY")
+    with pytest.raises(ConfigurationError, match="SUPABASE_URL without SUPABASE_ANON_KEY"):
+        database_for(DashboardSettings())  # not the embedded database in its place
 
 
 def test_help_says_which_setting_wins(capsys: pytest.CaptureFixture[str]) -> None:
