@@ -65,8 +65,8 @@ package: $(STAMP)
 	$(BIN)/python -m signalsloop.release.package $(AGENTS)
 
 deploy: $(STAMP)
-	@test -n "$(AGENT)" || { echo "usage: make deploy AGENT=<name> [REGION=europe-west1] [PROJECT=<id>] [DRY_RUN=1]"; exit 2; }
-	$(BIN)/python -m signalsloop.release.deploy $(AGENT) --rebuild $(if $(REGION),--region $(REGION)) $(if $(PROJECT),--project $(PROJECT)) $(if $(DRY_RUN),--dry-run)
+	@test -n "$(AGENT)" || { echo "usage: make deploy AGENT=<name> [REGION=europe-west1] [PROJECT=<id>] [DRY_RUN=1] [DASHBOARD_DIRECT=1]"; exit 2; }
+	$(BIN)/python -m signalsloop.release.deploy $(AGENT) --rebuild $(if $(REGION),--region $(REGION)) $(if $(PROJECT),--project $(PROJECT)) $(if $(DRY_RUN),--dry-run) $(if $(DASHBOARD_DIRECT),--direct)
 
 clean:
 	rm -rf $(VENV) build .signalsloop

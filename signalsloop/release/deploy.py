@@ -92,12 +92,14 @@ SERVER_ENV = {"THREADED_TIMEOUT_ENABLED": "True", "CLOUD_RUN_TIMEOUT_SECONDS": "
 
 def gcloud_deploy_command(agent: str, source: Path, *, region: str, project: str | None, supabase_url: str,
                           openai: bool = True, memory: str | None = None, env: dict[str, str] | None = None,
-                          secrets: dict[str, str] | None = None, gcloud: str = "gcloud") -> list[str]:
-    """The exact ``gcloud functions deploy`` invocation for one agent (``gcloud run deploy`` for a service)."""
+                          secrets: dict[str, str] | None = None, gcloud: str = "gcloud",
+                          direct: bool = False) -> list[str]:
+    """The exact ``gcloud functions deploy`` invocation for one agent (``gcloud run deploy`` for a service;
+    ``direct`` mounts the dashboard's DATABASE_URL)."""
     if agent in package.SERVICES:
         return service_deploy_command(service_name(agent), source, location=location_flags(region, project),
                                       env=gcloud_list({"SUPABASE_URL": supabase_url, **(env or {})}),
-                                      secrets=service_secrets(secrets), memory=memory, gcloud=gcloud)
+                                      secrets=service_secrets(secrets, direct=direct), memory=memory, gcloud=gcloud)
     return [
         gcloud, "functions", "deploy", service_name(agent),
         "--gen2", f"--runtime={RUNTIME}", *location_flags(region, project),
@@ -204,6 +206,8 @@ def parse_pairs(values: Sequence[str], what: str) -> dict[str, str]:
 def deploy(args: argparse.Namespace) -> int:
     if args.agent not in package.function_names():
         raise ConfigurationError(f"unknown agent {args.agent!r}: expected one of {', '.join(package.function_names())}")
+    if args.direct and args.agent not in package.SERVICES:
+        raise ConfigurationError(f"--direct is for the dashboard only (it mounts its DATABASE_URL), not {args.agent!r}")
     # A service, or a function Slack calls, is no agent endpoint: nothing to record in agents.
     args.no_register = args.no_register or args.agent in package.SERVICES or args.agent in package.CALLBACKS
     settings = Settings()
@@ -214,7 +218,7 @@ def deploy(args: argparse.Namespace) -> int:
     cmd = gcloud_deploy_command(args.agent, source, region=args.region, project=args.project,
                                 supabase_url=supabase_url, openai=not args.no_openai, memory=args.memory,
                                 env=parse_pairs(args.env, "--env"), secrets=parse_pairs(args.secret, "--secret"),
-                                gcloud=gcloud)
+                                gcloud=gcloud, direct=args.direct)
     describe = describe_command(args.agent, region=args.region, project=args.project, gcloud=gcloud)
     if args.dry_run:
         return print_plan(args, source, cmd, describe)
@@ -259,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--secret", action="append", default=[], metavar="ENV=SECRET:VERSION",
                         help="extra Secret Manager mount, e.g. SLACK_BOT_TOKEN=slack-bot-token:latest")
     parser.add_argument("--no-register", action="store_true", help="do not record agents.endpoint_url")
+    parser.add_argument("--direct", action="store_true",
+                        help="dashboard only: also mount DATABASE_URL (secret signalsloop-dashboard-database-url), "
+                             "pages on a direct connection; default: the Supabase URL and keys only")
     return parser
 
 

@@ -15,13 +15,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-# Environment variable -> Google Secret Manager secret.
+# Environment variable -> Google Secret Manager secret. The default shape is
+# the least privileged one: no database password on the service; members read
+# through PostgREST under RLS with their own Supabase access token.
 SERVICE_SECRETS = {
-    "DATABASE_URL": "signalsloop-dashboard-database-url",  # a direct or session-pooler URL (RLS per transaction)
-    "SUPABASE_ANON_KEY": "supabase-anon-key",  # Supabase Auth sign-in (and PostgREST's apikey without DATABASE_URL)
-    "SUPABASE_SERVICE_ROLE_KEY": "supabase-service-role-key",  # Realtime; operators' reads without DATABASE_URL
+    "SUPABASE_ANON_KEY": "supabase-anon-key",  # Supabase Auth sign-in; PostgREST's apikey
+    "SUPABASE_SERVICE_ROLE_KEY": "supabase-service-role-key",  # Realtime wake-ups; operators' reads
     "DASHBOARD_SESSION_SECRET": "signalsloop-dashboard-session-secret",  # signs session cookies
 }
+# Opt-in (``--direct``, ``make deploy AGENT=dashboard DASHBOARD_DIRECT=1``): a
+# direct or session-pooler URL; pages then set the member's role per transaction.
+DIRECT_SECRET = {"DATABASE_URL": "signalsloop-dashboard-database-url"}
 
 
 def service_deploy_command(name: str, source: Path, *, location: list[str], env: str, secrets: dict[str, str],
@@ -34,8 +38,9 @@ def service_deploy_command(name: str, source: Path, *, location: list[str], env:
     ]
 
 
-def service_secrets(extra: dict[str, str] | None = None) -> dict[str, str]:
-    return {**{env: f"{secret}:latest" for env, secret in SERVICE_SECRETS.items()}, **(extra or {})}
+def service_secrets(extra: dict[str, str] | None = None, *, direct: bool = False) -> dict[str, str]:
+    names = {**SERVICE_SECRETS, **(DIRECT_SECRET if direct else {})}
+    return {**{env: f"{secret}:latest" for env, secret in names.items()}, **(extra or {})}
 
 
 def service_describe_command(name: str, *, location: list[str], gcloud: str) -> list[str]:
@@ -60,6 +65,10 @@ Its URL: {shell(describe_command(agent, region=DEFAULT_REGION, project=None))}
 
 People sign in with Supabase Auth (email and password); DASHBOARD_OPERATORS
 (comma-separated emails, --env) sign in as operators who see every project.
-Without DATABASE_URL, pages read through PostgREST with each member's own
-access token (operators with the service-role key): see docs/dashboard.md.
+Pages read through PostgREST with each member's own access token (operators
+with the service-role key); no database password is on the service. To read
+on a direct connection instead, add the secret {DIRECT_SECRET['DATABASE_URL']}
+and deploy with `make deploy AGENT={agent} DASHBOARD_DIRECT=1` (or add
+DATABASE_URL={DIRECT_SECRET['DATABASE_URL']}:latest to --set-secrets above):
+see docs/dashboard.md.
 """
