@@ -16,7 +16,8 @@ its own spread:
   holds when the interval's upper end is at most 1.2;
 * what could make the history slower is reported beside it: the buffers
   each database read (not found in shared_buffers) per round, autovacuum
-  runs and checkpoints during the probes, and the machine's load average.
+  runs and checkpoints during the probes, and the machine's load average
+  (the higher 1-minute average of the probes' start and end).
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ def probe(urls: dict[str, str], rounds: int = 400, warmup: int = 50) -> dict[str
     """``rounds`` probe rounds in each database (after ``warmup`` uncounted
     ones), taking turns; their percentiles, the ratios with their intervals,
     and what each database did meanwhile."""
+    if rounds < 1:
+        raise ValueError("probe needs at least one round")
     conns = {name: psycopg.connect(url, autocommit=True) for name, url in urls.items()}
     try:
         metas = {}
@@ -136,7 +139,7 @@ def probe(urls: dict[str, str], rounds: int = 400, warmup: int = 50) -> dict[str
                        | {"blks_read_per_round": round((after[name]["blks_read"] - before[name]["blks_read"])
                                                        / rounds, 1)}
                        for name in urls},
-            "load_average_max": round(load, 2),
+            "load_average_max": round(load, 2),  # the higher 1-minute load average of the start and the end
             "samples": samples}
 
 
