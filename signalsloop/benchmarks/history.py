@@ -3,27 +3,27 @@
 Loads ``N`` historical events (spread over the last ``--history-days``, all
 inside the default retention, so pruning leaves them alone while measuring)
 with their deliveries succeeded and one attempt each, straight in SQL with
-``generate_series``. It measures claim, sweep and fan-out latency on the
-empty database and again on top of the history, and runs the normal load
-both times. Then it shows the ledger's size levelling off under pruning with
-a shortened retention, and the steady-state size per feedback item with the
-default retention.
+``generate_series``. It runs the normal load on the empty database and
+again on top of the history, and compares claim, sweep and fan-out latency
+in the history and in an empty database (``history_probes``). Then it
+shows the ledger's size levelling off under pruning with a shortened
+retention, and the steady-state size per feedback item with the default
+retention.
 """
 
 from __future__ import annotations
 
 import json
-import statistics
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import psycopg
 from psycopg.conninfo import make_conninfo
-from psycopg.types.json import Jsonb
 
+from signalsloop.benchmarks import history_probes
 from signalsloop.local.stack import Stack, throwaway_stack
 from signalsloop.operations import usage
 
@@ -70,7 +70,7 @@ def load_history(conn: psycopg.Connection[Any], events: int, *, days: float = 25
     Triggers are off while loading (``session_replication_role = replica``):
     the rows are complete already and must not ring any doorbell.
     """
-    project = _project(conn, "History")
+    project = history_probes.project(conn, "History")
     # The fan-out's own matching (wildcards) where the schema has it.
     row = conn.execute("select to_regprocedure('public.subscribes(text[],text,text,text)') is not null").fetchone()
     match = ("public.subscribes(a.event_types, ev.type, a.name, 'history')" if row and row[0]
@@ -91,77 +91,6 @@ def load_history(conn: psycopg.Connection[Any], events: int, *, days: float = 25
             progress(done)
     conn.execute("analyze public.events, public.event_deliveries, public.delivery_attempts")
     return project
-
-
-def _project(conn: psycopg.Connection[Any], name: str) -> UUID:
-    row = conn.execute("insert into public.projects (name, slug, settings) values (%s, %s, %s) returning id",
-                       (name, f"{name.lower()}-{uuid4().hex[:8]}", Jsonb({"theme_threshold": 10_000}))).fetchone()
-    assert row is not None
-    return UUID(str(row[0]))
-
-
-# --- hot-path probes ---------------------------------------------------------------
-
-
-PROBE_AGENTS = ("probe_1", "probe_2", "probe_3", "probe_4")  # a feedback.created fans out to about four
-
-
-def probe_once(conn: psycopg.Connection[Any], meta: str) -> tuple[float, float, float]:
-    """Fan-out (an event insert fanning out to four agents), a claim and a
-    sweep, in milliseconds. The probe agents have no endpoint (nothing is
-    posted) and every delivery is completed, so rounds leave nothing due."""
-    eid = uuid4()
-    t0 = time.perf_counter()
-    conn.execute("insert into public.events (id, type, aggregate_type, aggregate_id, payload, metadata) "
-                 "values (%s, 'probe.created', 'probe', %s, '{}', %s)", (eid, uuid4(), meta))
-    t1 = time.perf_counter()
-    claims = [conn.execute("select delivery_id, claim_token from public.claim_delivery(%s, %s, 'probe')",
-                           (eid, agent)).fetchone() for agent in PROBE_AGENTS[:1]]
-    t2 = time.perf_counter()
-    claims += [conn.execute("select delivery_id, claim_token from public.claim_delivery(%s, %s, 'probe')",
-                            (eid, agent)).fetchone() for agent in PROBE_AGENTS[1:]]
-    for claim in claims:
-        conn.execute("select public.complete_delivery(%s, %s)", claim)
-    t3 = time.perf_counter()
-    conn.execute("select public.sweep_deliveries(500)").fetchall()
-    t4 = time.perf_counter()
-    return (t1 - t0) * 1000, (t2 - t1) * 1000, (t4 - t3) * 1000
-
-
-def probe(urls: dict[str, str], rounds: int = 400) -> dict[str, dict[str, dict[str, float]]]:
-    """Median and p95 (ms) of fan-out, claim and sweep in each database, the
-    databases taking turns round by round (in alternating order) so both see
-    the same machine load."""
-    conns = {name: psycopg.connect(url, autocommit=True) for name, url in urls.items()}
-    try:
-        metas = {}
-        for name, c in conns.items():
-            c.execute("insert into public.agents (name, event_types, endpoint_url, description) "
-                      "select unnest(%s::text[]), array['probe.created'], null, 'benchmark probe' "
-                      "on conflict (name) do nothing", (list(PROBE_AGENTS),))
-            metas[name] = json.dumps({"project_id": str(_project(c, "Probe"))})
-        samples: dict[str, list[tuple[float, float, float]]] = {name: [] for name in urls}
-        order = list(conns)
-        for _ in range(rounds):
-            for name in order:
-                samples[name].append(probe_once(conns[name], metas[name]))
-            order.reverse()  # whoever goes second after the other waits on a busier machine: take turns
-    finally:
-        for c in conns.values():
-            c.execute("delete from public.agents where name = any(%s)", (list(PROBE_AGENTS),))
-            c.close()
-    return {name: {kind: _summary([s[i] for s in values]) for i, kind in enumerate(("fan_out", "claim", "sweep"))}
-            for name, values in samples.items()}
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    return {"p50": round(statistics.median(ordered), 3), "p95": round(ordered[int(len(ordered) * 0.95) - 1], 3)}
-
-
-def compare(empty: dict[str, dict[str, float]], history: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Each probe's p50 on the history relative to the empty database (1.0 = same)."""
-    return {k: round(history[k]["p50"] / empty[k]["p50"], 2) if empty[k]["p50"] else None for k in empty}
 
 
 def fresh_database(url: str, name: str) -> str:
@@ -259,9 +188,12 @@ def main(args: Any) -> int:
         # both databases: the relay's sweep would run (and lock the probes'
         # due deliveries) on the history's only.
         stack.stop_relay()
-        probes = probe({"empty": empty_url, "history": url})
-    out["probe_ms"] = probes
-    out["history_vs_empty_p50"] = compare(probes["empty"], probes["history"])
+        probes = history_probes.probe({"empty": empty_url, "history": url})
+    out["probe_ms"] = probes["ms"]
+    ratios = history_probes.compare(probes)
+    out["history_vs_empty_p50"] = {kind: r["p50"] for kind, r in ratios.items()}
+    out["history_vs_empty"] = ratios
+    out["probe_conditions"] = {k: probes[k] for k in ("rounds", "warmup", "during", "load_average_max")}
     out["steady_state"] = usage.steady_state(out["per_item_bytes"], items_per_day=1000)
     print(json.dumps(out))
     return 0
