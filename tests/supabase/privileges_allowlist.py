@@ -63,6 +63,8 @@ ALLOWLIST: list[Row] = [
     ("table", "public.feedback_lexemes", "", "",
      "nobody's: hybrid search reads the lexeme index inside match_feedback_hybrid, posts_index_lexemes() "
      "and the retention sweep write it (all security definer); the backfill and benchmarks run as the owner"),
+    ("table", "public.lexeme_shares_cache", "", "",
+     "nobody's: lexeme_shares() reads it and refresh_lexeme_shares() (the sweep) writes it, both security definer"),
 
     ("table", "public.agent_drainers", "service_role", "SELECT",
      "operators see which requests are draining; claim_next, end_drain, drain_hold (security definer) write it"),
@@ -226,9 +228,10 @@ ALLOWLIST: list[Row] = [
                  "public.embedding_similarity(text, double precision[], uuid[]) "
                  "public.lexeme_query(tsvector, integer, double precision) "
                  "public.lexeme_terms(tsvector, jsonb, integer, double precision) public.lexeme_tsquery(text) "
-                 "public.nearest_feedback(uuid, text, double precision[], integer, uuid)", "", "",
+                 "public.nearest_feedback(uuid, text, double precision[], integer, uuid) "
+                 "public.lexeme_stats_version() public.lexeme_shares_live() public.refresh_lexeme_shares()", "", "",
      "inner steps of security-definer functions (take_claim, publish_clock_tick, fan_out_event, "
-     "replay_deliveries, prune_retention, evaluate_agent_alerts, match_feedback_hybrid), which run as "
+     "replay_deliveries, prune_retention, evaluate_agent_alerts, match_feedback_hybrid, run_periodic), which run as "
      "the owner; not an API"),
     ("function", "public.add_project_owner() public.touch_updated_at() public.count_votes() "
                  "public.count_comments() public.events_fill_metadata() public.fan_out_event() "
