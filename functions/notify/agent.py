@@ -21,8 +21,9 @@ from functions.notify import digest
 from functions.notify.scoring import MODEL, RANK, Assessment, Importance, assess
 from shared.agent import Decision, Deps, MessageOutcome
 from shared.events import DomainEvent, EventType
-from shared.feedback import load_post, project_settings
+from shared.feedback import project_settings
 from shared.ports import Message
+from shared.project_settings import check_project_settings
 from shared.publish import follow_on, stable_id
 from shared.store import Write
 
@@ -64,24 +65,24 @@ class NotifyAgent:
         store = deps.store
         if event.project_id == NO_PROJECT:
             return Context(None, None, {}, [], datetime.now().astimezone())
-        settings = project_settings(store, event.project_id)
         now = datetime.now().astimezone()
         if event.type == EventType.CLOCK_TICK:
+            settings = project_settings(store, event.project_id)
             queued = store.rpc("notifications_to_digest", {"p_project_id": event.project_id,
                                                            "p_before": event.payload.get("at")})
             return Context(None, None, settings, [], now, queued=list(queued or []))
-        post = load_post(store, event.aggregate_id) if event.aggregate_type == "feedback" else None
-        sentiment = None
-        if post is not None:
-            rows = store.select("sentiment_analysis", eq={"feedback_id": post["id"]}, columns=["label", "score"])
-            sentiment = rows[0] if rows else None
-        rate = int(settings.get("slack_rate_per_minute", DEFAULT_RATE_PER_MINUTE))
-        recent = store.select("notifications", eq={"project_id": event.project_id, "status": "sent"},
-                              columns=["sent_at"], order="sent_at", descending=True, limit=rate)
+        # One round trip for what an event's assessment needs (notify hears
+        # every event, so this is half of all deliveries' reads).
+        found_context = store.rpc("notify_context", {
+            "p_project_id": event.project_id,
+            "p_feedback_id": event.aggregate_id if event.aggregate_type == "feedback" else None,
+            "p_default_rate": DEFAULT_RATE_PER_MINUTE}) or {}
+        settings = check_project_settings(found_context.get("settings"))
+        post, sentiment = found_context.get("post"), found_context.get("sentiment")
+        recent = [datetime.fromisoformat(t) for t in found_context.get("recent_sent") or []]
         key = assess(event, post, sentiment, settings).key
         found = store.select("notifications", eq={"dedupe_key": key}, columns=["status", "event_id"])
-        return Context(post, sentiment, settings, [r["sent_at"] for r in recent if r["sent_at"]], now,
-                       existing=found[0] if found else None)
+        return Context(post, sentiment, settings, recent, now, existing=found[0] if found else None)
 
     def decide(self, event: DomainEvent, context: Context) -> Decision:
         return decide(event, context)

@@ -4,7 +4,7 @@ one message per urgent post, never twice, retried once after a 500."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -306,3 +306,31 @@ def test_a_high_priority_is_announced_once_per_item_not_once_per_vote() -> None:
     votes = [make_event(EventType.PRIORITY_CALCULATED, {"score": 80 + i, "title": "Export"}) for i in range(3)]
     keys = {decide(e, ctx(post(3))).messages[0].key for e in votes}
     assert keys == {f"priority-high:{FEEDBACK}:notify"}
+
+
+def test_load_reads_its_project_s_rate_window_post_and_sentiment_in_one_call(pipeline: Pipeline, seed: Seed) -> None:
+    """notify_context: the project's last slack_rate_per_minute sends (as
+    datetimes, whichever store read them), and the post and its sentiment
+    only when the post belongs to the event's project."""
+    mine_project, other_project = seed.project(slack_rate_per_minute=2), seed.project()
+    mine, theirs = seed.post(mine_project, "Export is broken"), seed.post(other_project, "Secret roadmap")
+    seed.conn.execute("insert into sentiment_analysis (feedback_id, project_id, label, score, confidence, model)"
+                      " values (%s, %s, 'negative', -0.5, 0.9, 'm')", (mine, mine_project))
+    for n, (project, status, ago) in enumerate([(mine_project, "sent", 30), (mine_project, "sent", 10),
+                                                (mine_project, "sent", 20), (mine_project, "recorded", 1),
+                                                (other_project, "sent", 2)]):
+        seed.conn.execute("insert into notifications (dedupe_key, project_id, text, status, sent_at)"
+                          " values (%s, %s, 'x', %s, now() - make_interval(secs => %s))",
+                          (f"k{n}", project, status, ago))
+    agent = NotifyAgent()
+    found = agent.load(make_event(EventType.FEEDBACK_CREATED, {"title": "Export is broken"}, aggregate_id=mine,
+                                  project_id=mine_project), pipeline.deps)
+    assert found.post is not None and found.post["title"] == "Export is broken"
+    assert found.sentiment == {"label": "negative", "score": -0.5}
+    assert found.settings["slack_rate_per_minute"] == 2
+    assert all(isinstance(t, datetime) for t in found.recent_sent) and len(found.recent_sent) == 2
+    ages = [(datetime.now().astimezone() - t).total_seconds() for t in found.recent_sent]
+    assert 9 <= ages[0] < ages[1] < 25, "the two newest sends of this project, newest first"
+    elsewhere = agent.load(make_event(EventType.FEEDBACK_CREATED, {"title": "Secret roadmap"}, aggregate_id=theirs,
+                                      project_id=mine_project), pipeline.deps)
+    assert elsewhere.post is None and elsewhere.sentiment is None
