@@ -10,7 +10,6 @@ from typing import Any
 
 from shared.agent import Decision, Deps
 from shared.events import DomainEvent, EventType
-from shared.feedback import load_post
 from shared.publish import follow_on
 from shared.store import Write
 
@@ -37,15 +36,16 @@ class PriorityAgent:
     name = NAME
 
     def load(self, event: DomainEvent, deps: Deps) -> Context:
-        store, feedback_id = deps.store, event.aggregate_id
-        post = load_post(store, feedback_id)
-        sentiment = store.select("sentiment_analysis", eq={"feedback_id": feedback_id}, columns=["score"])
-        link = store.select("theme_feedback", eq={"feedback_id": feedback_id}, columns=["theme_id"])
-        theme = store.select("themes", eq={"id": link[0]["theme_id"]}, columns=["feedback_count"]) if link else []
-        dups = store.select("duplicates", eq={"feedback_id": feedback_id}, columns=["duplicate_of"])
-        dups += store.select("duplicates", eq={"duplicate_of": feedback_id}, columns=["feedback_id"])
-        return Context(post, float(sentiment[0]["score"]) if sentiment else None,
-                       int(theme[0]["feedback_count"]) if theme else 0, len(dups))
+        """One round trip (priority_context): the post, its sentiment, its
+        theme's size and its duplicates, from the event's project only."""
+        found = deps.store.rpc("priority_context", {"p_project_id": event.project_id,
+                                                    "p_feedback_id": event.aggregate_id}) or {}
+        post = found.get("post")
+        if post is not None and isinstance(post.get("created_at"), str):
+            post = {**post, "created_at": datetime.fromisoformat(post["created_at"])}
+        score = found.get("sentiment_score")
+        return Context(post, None if score is None else float(score), int(found.get("theme_size") or 0),
+                       int(found.get("duplicates") or 0))
 
     def decide(self, event: DomainEvent, context: Context) -> Decision:
         return decide(event, context)

@@ -128,3 +128,34 @@ def test_an_angry_much_voted_post_outranks_a_happy_new_one(pipeline: Pipeline, s
     (row,) = rows(seed, "select * from priority_scores where feedback_id = %s", angry)
     assert row["score"] > before and row["source_event_id"] == last_vote["id"]  # an upsert, recalculated
     assert row["components"]["votes"]["value"] > scores[angry]["components"]["votes"]["value"]
+
+
+def test_load_reads_its_project_s_post_sentiment_theme_and_duplicates_in_one_call(pipeline: Pipeline,
+                                                                                  seed: Seed) -> None:
+    """priority_context: every factor's input from one round trip, the post's
+    created_at as a datetime whichever store read it (recency is computed from
+    it), and nothing of a post in another project."""
+    from functions.priority.agent import PriorityAgent
+
+    project, other_project = seed.project(), seed.project()
+    mine, a, b = (seed.post(project, title) for title in ("Export is broken", "Export fails", "CSV export broken"))
+    theirs = seed.post(other_project, "Secret roadmap")
+    conn = seed.conn
+    conn.execute("insert into sentiment_analysis (feedback_id, project_id, label, score, confidence, model)"
+                 " values (%s, %s, 'negative', -0.75, 0.9, 'm')", (mine, project))
+    theme = conn.execute("insert into themes (id, project_id, name, embedding_model, centroid, feedback_count)"
+                         " values (gen_random_uuid(), %s, 'Export', 'm', '{1}', 0) returning id",
+                         (project,)).fetchone()["id"]
+    for member in (mine, a, b):  # the theme's count is kept by a trigger
+        conn.execute("insert into theme_feedback (feedback_id, theme_id, project_id) values (%s, %s, %s)",
+                     (member, theme, project))
+    conn.execute("insert into duplicates (feedback_id, duplicate_of, project_id, similarity, model)"
+                 " values (%s, %s, %s, 0.9, 'm'), (%s, %s, %s, 0.9, 'm')", (mine, a, project, b, mine, project))
+    agent = PriorityAgent()
+    found = agent.load(make_event(EventType.FEEDBACK_VOTED, {}, aggregate_id=mine, project_id=project), pipeline.deps)
+    assert found.post is not None and found.post["title"] == "Export is broken"
+    assert isinstance(found.post["created_at"], datetime)
+    assert (found.sentiment_score, found.theme_size, found.duplicates) == (-0.75, 3, 2)
+    elsewhere = agent.load(make_event(EventType.FEEDBACK_VOTED, {}, aggregate_id=theirs, project_id=project),
+                           pipeline.deps)
+    assert (elsewhere.post, elsewhere.sentiment_score, elsewhere.theme_size, elsewhere.duplicates) == (None, None, 0, 0)

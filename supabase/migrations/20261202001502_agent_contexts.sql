@@ -1,4 +1,4 @@
--- What the notify agent reads for one event, in one call.
+-- What the notify and priority agents read for one event, in one call each.
 --
 -- notify hears every event: in the pg_net benchmark's burst it runs about
 -- half of all deliveries, and it was the function using the most CPU. Its
@@ -43,3 +43,25 @@ create index notifications_project_sent_idx on public.notifications (project_id,
   where status = 'sent';
 
 select public.lock_down_project_objects(array['notify_context']);
+
+-- The priority agent's reads, in one call (it made six round trips per
+-- delivery: the post, its sentiment, its theme link, the theme's size, and
+-- its duplicates in both directions). Same rules: security invoker, and
+-- nothing of a post outside the given project.
+create function public.priority_context(p_project_id uuid, p_feedback_id uuid)
+returns jsonb
+language sql stable security invoker set search_path = public, pg_temp as $$
+  select jsonb_build_object(
+    'post', (select to_jsonb(f) from public.posts f where f.id = p_feedback_id and f.project_id = p_project_id),
+    'sentiment_score', (select s.score from public.sentiment_analysis s
+                         where s.feedback_id = p_feedback_id and s.project_id = p_project_id),
+    'theme_size', coalesce((select t.feedback_count from public.theme_feedback l
+                              join public.themes t on t.id = l.theme_id
+                             where l.feedback_id = p_feedback_id and l.project_id = p_project_id), 0),
+    'duplicates', (select count(*) from public.duplicates d
+                    where d.feedback_id = p_feedback_id and d.project_id = p_project_id)
+                + (select count(*) from public.duplicates d
+                    where d.duplicate_of = p_feedback_id and d.project_id = p_project_id))
+$$;
+
+select public.lock_down_project_objects(array['priority_context']);
