@@ -16,7 +16,8 @@ from typing import Any
 from shared.agent import Decision, Deps
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD
 from shared.events import DomainEvent, EventType
-from shared.feedback import feedback_text, project_settings
+from shared.feedback import feedback_text
+from shared.project_settings import check_project_settings
 from shared.publish import follow_on
 from shared.store import Write
 
@@ -37,24 +38,19 @@ class DuplicateAgent:
     name = NAME
 
     def load(self, event: DomainEvent, deps: Deps) -> Context:
-        settings = project_settings(deps.store, event.project_id)
-        threshold = float(settings.get("duplicate_threshold", DEFAULT_DUPLICATE_THRESHOLD))
+        """One round trip besides the ledger's (duplicate_context): the
+        project's settings and the search with the titles of what it found."""
         analyzer = deps.analyzer
         [embedding] = analyzer.embed([feedback_text(event.payload)])
-        rows = deps.store.rpc("match_feedback_hybrid", {
+        found = deps.store.rpc("duplicate_context", {
             "p_project_id": event.project_id, "p_feedback_id": event.aggregate_id,
             "p_model": analyzer.embedding_model, "p_embedding": embedding,
-            "p_limit": MAX_CANDIDATES, "p_min_score": threshold,
-        })
+            "p_limit": MAX_CANDIDATES, "p_default_threshold": DEFAULT_DUPLICATE_THRESHOLD}) or {}
+        settings = check_project_settings(found.get("settings"))
+        threshold = float(settings.get("duplicate_threshold", DEFAULT_DUPLICATE_THRESHOLD))
         matches = [{"feedback_id": m["feedback_id"], "similarity": m["score"], "cosine": m["similarity"],
-                    "lexical": m["lexical"]} for m in rows or []]
-        titles: dict[str, str] = {}
-        if matches:
-            posts = deps.store.select("posts", in_={"id": [m["feedback_id"] for m in matches]},
-                                      columns=["id", "title"])
-            titles = {str(p["id"]): p["title"] for p in posts}
-        found = [{**m, "title": titles.get(str(m["feedback_id"]), "")} for m in matches]
-        return Context(analyzer.embedding_model, embedding, threshold, found)
+                    "lexical": m["lexical"], "title": m.get("title") or ""} for m in found.get("matches") or []]
+        return Context(analyzer.embedding_model, embedding, threshold, matches)
 
     def decide(self, event: DomainEvent, context: Context) -> Decision:
         return decide(event, context)

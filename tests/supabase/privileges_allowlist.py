@@ -163,6 +163,7 @@ ALLOWLIST: list[Row] = [
                  "integer) "
                  "public.notifications_to_digest(uuid, timestamp with time zone) "
                  "public.notify_context(uuid, uuid, integer) public.priority_context(uuid, uuid) "
+                 "public.duplicate_context(uuid, uuid, text, double precision[], integer, double precision) "
                  "public.record_notification_feedback(uuid, text, text, text) "
                  "public.doctor_report(integer, boolean, integer, integer)",
      "service_role", "EXECUTE", "more of the functions' RPCs (store.rpc in shared/ and functions/)"),
