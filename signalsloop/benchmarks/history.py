@@ -139,8 +139,10 @@ def level_off(stack: Stack, rounds: int, per_round: int, rate: float, retention:
                     pass
                 conn.execute("vacuum public.events, public.event_deliveries, public.delivery_attempts, "
                              "public.notifications")
+                db_bytes = conn.execute("select pg_database_size(current_database())").fetchone()
                 sizes.append({"round": i + 1, "posts_so_far": per_round * (i + 1),
-                              "ledger_bytes": usage.ledger_bytes(conn)})
+                              "ledger_bytes": usage.ledger_bytes(conn),
+                              "database_bytes": int(db_bytes[0]) if db_bytes else None})
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("update public.backbone_config set retain_succeeded = default, retain_dead = default, "
@@ -170,6 +172,7 @@ def main(args: Any) -> int:
             before = table_bytes(conn)
             out["empty_load"] = _load_summary(bench.run(stack, args.events, rate=args.rate))
             out["per_item_bytes"] = per_item_growth(before, table_bytes(conn), args.events)
+            out["db_usage_after_empty_load"] = _usage_summary(usage.report(conn))
         out["level_off"] = level_off(stack, rounds=8, per_round=max(50, args.events // 4), rate=args.rate,
                                      retention="30 seconds")
         started = time.perf_counter()
@@ -197,6 +200,11 @@ def main(args: Any) -> int:
     out["steady_state"] = usage.steady_state(out["per_item_bytes"], items_per_day=1000)
     print(json.dumps(out))
     return 0
+
+
+def _usage_summary(rep: dict[str, Any]) -> dict[str, Any]:
+    """What ``signalsloop db usage`` projects, without its per-table rows."""
+    return {k: v for k, v in rep.items() if k != "tables"}
 
 
 def _load_summary(result: dict[str, Any]) -> dict[str, Any]:

@@ -135,6 +135,9 @@ def test_db_usage_figures_match_the_catalog(db_url: str, db: psycopg.Connection,
     project = seed.project()
     for i in range(4):
         seed.post(project, f"Feedback {i}")
+    db.execute("insert into events (type, aggregate_type, aggregate_id, metadata, created_at) values "
+               "('clock.tick', 'clock', %s, %s, now() - interval '2 days')",
+               (uuid4(), json.dumps({"project_id": str(project)})))  # counted, but not in the last day
     code, out, err = run(capsys, "db", "usage", "--limit-mb", "100", "--json")
     assert code == 0, err
     rep = json.loads(out)
@@ -148,8 +151,9 @@ def test_db_usage_figures_match_the_catalog(db_url: str, db: psycopg.Connection,
     assert {t: v["bytes"] for t, v in tables.items()} == catalog
     assert rep["database_bytes"] == db_bytes and rep["limit_bytes"] == 100 * 1024 * 1024
     assert rep["feedback_items_in_window"] == 4
-    assert tables["posts"]["rows"] == 4 and tables["events"]["rows"] == tables["events"]["rows_in_window"] == events
-    assert tables["events"]["bytes_per_day"] == pytest.approx(catalog["events"])  # all of it arrived today
+    assert tables["posts"]["rows"] == 4 and tables["events"]["rows"] == events
+    assert tables["events"]["rows_in_window"] == events - 1, "the two-day-old event is outside the window"
+    assert tables["events"]["bytes_per_day"] == pytest.approx(catalog["events"] * (events - 1) / events)
     assert tables["events"]["retention_days"] == 365 and tables["event_deliveries"]["retention_days"] == 30
     per_day = sum(t["bytes_per_day"] for t in rep["tables"])
     assert rep["bytes_per_feedback_item"] == round(per_day / 4)
