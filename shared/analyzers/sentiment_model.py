@@ -34,7 +34,7 @@ from shared.analyzers import offline_pattern, offline_sentiment
 from shared.errors import ConfigurationError
 from shared.ports import SentimentLabel
 
-MODEL_NAME = "offline-logreg-lexicon-2"
+MODEL_NAME = "offline-logreg-lexicon-3"
 WEIGHTS = "sentiment_model.json"
 LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 LEXICON_FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu", "pattern_polarity",
