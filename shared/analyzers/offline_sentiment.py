@@ -93,6 +93,8 @@ _SERVICE_CUES: tuple[tuple[str, float], ...] = (
     (r"\b(?:lost|missing|damaged|broke|never (?:got|received|arrived))\b.{0,20}"
      r"\b(?:bags?|luggage|package|parcel|order|item|delivery)\b", -0.6),
     (r"\bwhere(?:'s| is| are) (?:my|our)\b|\bwhat happened\b|\bwhat(?:'s| is) going on\b", -0.4),
+    # ... and asking after a thing paid for is a complaint, not a question (adds to the above).
+    (r"\bwhere(?:'s| is| are) (?:my|our) (?:order|package|parcel|delivery|refund|money|bags?|luggage)\b", -0.3),
     (r"\b(?:refund|overcharg\w*|charged (?:me )?(?:twice|again|double|for nothing))\b|\bmoney back\b", -0.5),
     (rf"\b(?:been|for|over|after|waited|waiting|wasted)\s+(?:(?:almost|nearly|over|about)\s+)?{_TIME}\b", -0.4),
     (r"\b(?:been|keep|kept) (?:waiting|trying|calling|asking)\b"

@@ -5,7 +5,7 @@ JSON object; every quality figure is on data its tuning did not see, the
 previous method ("old") beside the current one ("new"):
 
 - sentiment: :mod:`signalsloop.benchmarks.train_sentiment`'s protocol (held-out
-  halves, both cross-data-set directions, confusion matrices, class shares);
+  halves, every source left out in turn, confusion matrices, class shares);
 - themes: :mod:`signalsloop.benchmarks.train_themes`' (adjusted Rand index
   against review categories, apps split in halves);
 - duplicates: :mod:`signalsloop.benchmarks.duplicates` on a scratch database:

@@ -3,26 +3,33 @@
 ``python -m signalsloop.benchmarks.train_sentiment [--write]`` (needs
 scikit-learn: ``pip install -e '.[train]'``; inference is plain Python).
 
-Data, read from ``$SIGNALSLOOP_DATA_DIR`` or ``<repo>/../shared/data`` and never
-copied into the repository: TweetEval sentiment validation (2,000 tweets,
+Data, never copied into the repository. From ``$SIGNALSLOOP_DATA_DIR`` or
+``<repo>/../shared/data``: TweetEval sentiment validation (2,000 tweets,
 negative / neutral / positive) and CLAP app reviews (3,000, star ratings
-mapped 1-2 negative, 3 neutral, 4-5 positive).
+mapped 1-2 negative, 3 neutral, 4-5 positive). From the ``vaderSentiment``
+sdist (see :mod:`signalsloop.benchmarks.vader_ratings`): 4,200 tweets,
+3,707 product-review sentences and 5,190 editorial sentences, each rated by
+20 or more people.
 
 Protocol, all splits fixed (``numpy.random.default_rng(0)``):
 
-1. each source is cut in halves A and B;
-2. the regularisation C is chosen on the A halves only, by training on one
-   source's A half and scoring on the other's (both directions);
-3. reported: trained on both A halves, scored on both B halves (held out),
-   and the two cross-data-set directions (train on one whole source, score
-   on the other whole source), with the confusion matrix and the predicted
-   vs true class shares;
-4. the shipped model is trained on everything, with the chosen C.
+1. TweetEval and the CLAP reviews are cut in halves A and B (the B halves
+   are only ever scored);
+2. the regularisation C is chosen on the A halves and the three rated sets
+   only, leaving one source out at a time and scoring on it;
+3. reported, each beside the previous recipe (TweetEval + reviews only) and
+   the old lexicon scorer: the B halves, scored by a model fit on the A
+   halves and the rated sets; and every source left out in turn, scored
+   whole by a model fit on all the others (the previous recipe: the other
+   of its two sources, or both for a rated set it never saw), with the
+   confusion matrix and the predicted vs true class shares;
+4. the shipped model is trained on all five sources with the chosen C.
 
-Class weights are balanced in every fit, so a class's share in the training
-mix does not leak into predictions. The labels of a fixed sample (held-out
-tweets, by line number) are stored with the weights; a test checks that the
-installed package reproduces them.
+Every fit weighs the sources equally and the classes within each source
+equally, so neither a source's size nor its class mix leaks into
+predictions. The labels of a fixed sample (held-out tweets, by line number)
+are stored with the weights; a test checks that the installed package
+reproduces them.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +47,7 @@ from shared.analyzers import offline_sentiment, sentiment_model
 GRID_C = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 SAMPLE = 40  # held-out tweets whose labels are stored with the weights
 OUT = Path(sentiment_model.__file__).with_name(sentiment_model.WEIGHTS)
+Part = tuple[np.ndarray, np.ndarray]  # feature rows, labels
 
 
 def load_tweets(root: Path) -> tuple[list[str], np.ndarray]:
@@ -65,16 +74,32 @@ def predict(model: sentiment_model.Model, x: np.ndarray) -> np.ndarray:
     return np.array(model.probabilities(x.tolist())).argmax(axis=1)
 
 
-def fit(x: np.ndarray, y: np.ndarray, c: float) -> sentiment_model.Model:
+def source_weights(labels: Sequence[np.ndarray], pooled: bool = False) -> np.ndarray:
+    """Per-row weights: every source weighs the same, and within it every class
+    (``pooled``: the previous recipe, classes balanced over all rows together)."""
+    if pooled:
+        y = np.concatenate(labels)
+        return (len(y) / (3 * np.maximum(np.bincount(y, minlength=3), 1)))[y]
+    weights = []
+    for y in labels:
+        counts = np.maximum(np.bincount(y, minlength=3), 1)
+        weights.append((len(y) / (3 * counts))[y] / len(y))
+    w = np.concatenate(weights)
+    return w * len(w) / w.sum()
+
+
+def fit(parts: Sequence[Part], c: float, pooled: bool = False) -> sentiment_model.Model:
     from sklearn.linear_model import LogisticRegression
 
+    x, y = np.vstack([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
     mean, scale = x.mean(axis=0), x.std(axis=0) + 1e-6
-    clf = LogisticRegression(C=c, class_weight="balanced", max_iter=3000).fit((x - mean) / scale, y)
+    clf = LogisticRegression(C=c, max_iter=3000).fit((x - mean) / scale, y,
+                                                      sample_weight=source_weights([p[1] for p in parts], pooled))
     return sentiment_model.Model.of(mean.tolist(), scale.tolist(), clf.coef_.T.tolist(), clf.intercept_.tolist())
 
 
 def scores(model: sentiment_model.Model | None, x: np.ndarray, y: np.ndarray) -> dict[str, object]:
-    """Figures of ``model`` (None: the previous lexicon scorer, read from the
+    """Figures of ``model`` (None: the old lexicon scorer, read from the
     ``lexicon_score`` feature with its own thresholds) on rows ``x``."""
     from signalsloop.benchmarks.quality import macro_f1
 
@@ -97,39 +122,55 @@ def halves(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sort(order[: n // 2]), np.sort(order[n // 2 :])
 
 
-def run(root: Path, write: bool) -> dict[str, object]:
+def leave_one_out(parts: dict[str, Part], c: float, pooled: bool = False) -> float:
+    """Mean macro-F1 over the sources, each scored by a model fit on the others."""
     from signalsloop.benchmarks.quality import macro_f1
+
+    return float(np.mean([macro_f1(y, predict(fit([p for j, p in parts.items() if j != k], c, pooled), x))
+                          for k, (x, y) in parts.items()]))
+
+
+def choose_c(parts: dict[str, Part], pooled: bool = False) -> float:
+    return max(GRID_C, key=lambda c: leave_one_out(parts, c, pooled))
+
+
+def run(root: Path, write: bool) -> dict[str, object]:
+    from signalsloop.benchmarks import vader_ratings
 
     tweets, ty = load_tweets(root)
     reviews, ry = load_reviews(root)
-    tx, rx = featurize(tweets), featurize(reviews)
+    whole: dict[str, Part] = {"tweeteval": (featurize(tweets), ty), "reviews": (featurize(reviews), ry)}
+    rated = {f"rated_{k}": (featurize(t), y) for k, (t, y) in vader_ratings.load().items()}
+    (tx, _), (rx, _) = whole["tweeteval"], whole["reviews"]
     (ta, tb), (ra, rb) = halves(len(ty)), halves(len(ry))
-
-    def cross_a(c: float) -> float:
-        one = predict(fit(tx[ta], ty[ta], c), rx[ra])
-        two = predict(fit(rx[ra], ry[ra], c), tx[ta])
-        return (macro_f1(ry[ra], one) + macro_f1(ty[ta], two)) / 2
-
-    chosen = max(GRID_C, key=cross_a)
-    both_a = fit(np.vstack([tx[ta], rx[ra]]), np.concatenate([ty[ta], ry[ra]]), chosen)
-    report: dict[str, object] = {
-        "C": chosen,
-        "held_out_tweets_B": {"new": scores(both_a, tx[tb], ty[tb]), "old": scores(None, tx[tb], ty[tb])},
-        "held_out_reviews_B": {"new": scores(both_a, rx[rb], ry[rb]), "old": scores(None, rx[rb], ry[rb])},
-        "cross_train_tweets_score_reviews": {"new": scores(fit(tx, ty, chosen), rx, ry), "old": scores(None, rx, ry)},
-        "cross_train_reviews_score_tweets": {"new": scores(fit(rx, ry, chosen), tx, ty), "old": scores(None, tx, ty)},
-    }
-    fitted = fit(np.vstack([tx, rx]), np.concatenate([ty, ry]), chosen)
+    a_halves = {"tweeteval": (tx[ta], ty[ta]), "reviews": (rx[ra], ry[ra])}
+    chosen = choose_c({**a_halves, **rated})
+    previous_c = choose_c(a_halves, pooled=True)  # the previous recipe, its own choice on the A halves
+    new_a = fit([*a_halves.values(), *rated.values()], chosen)
+    previous_a = fit(list(a_halves.values()), previous_c, pooled=True)
+    report: dict[str, object] = {"C": chosen, "previous_recipe_C": previous_c}
+    for name, (x, y) in {"tweeteval": (tx[tb], ty[tb]), "reviews": (rx[rb], ry[rb])}.items():
+        report[f"held_out_{name}_B"] = {"new": scores(new_a, x, y), "previous": scores(previous_a, x, y),
+                                        "old": scores(None, x, y)}
+    everything = {**whole, **rated}
+    for name, (x, y) in everything.items():
+        others = [p for k, p in everything.items() if k != name]
+        previous_parts = [p for k, p in whole.items() if k != name]
+        report[f"left_out_{name}"] = {"new": scores(fit(others, chosen), x, y),
+                                      "previous": scores(fit(previous_parts, previous_c, pooled=True), x, y),
+                                      "old": scores(None, x, y)}
+    fitted = fit(list(everything.values()), chosen)
     # Stored as float32 values (as the weights always were), so a rewrite is byte-stable.
     final = sentiment_model.Model.of(*(np.asarray(a, dtype=np.float32).tolist()
                                        for a in (fitted.mean, fitted.scale, fitted.coef, fitted.intercept)))
     sample = tb[:SAMPLE]
     sample_labels = predict(final, tx[sample])
-    report["shipped_model_on_training_data"] = scores(final, np.vstack([tx, rx]), np.concatenate([ty, ry]))
+    report["shipped_model_on_training_data"] = scores(final, np.vstack([p[0] for p in everything.values()]),
+                                                      np.concatenate([p[1] for p in everything.values()]))
     if write:
         weights = {"mean": final.mean, "scale": final.scale, "coef": final.coef, "intercept": final.intercept,
                    "sample_tweet_lines": sample.tolist(), "sample_labels": sample_labels.tolist(),
-                   "c": float(np.float32(chosen))}
+                   "c": float(np.float32(chosen)), "sources": list(everything)}
         OUT.write_text(json.dumps(weights, indent=1) + "\n", encoding="utf-8")
         report["written"] = str(OUT)
     return report
