@@ -243,7 +243,8 @@ ALLOWLIST: list[Row] = [
                  "public.specs_bump_version() public.events_notify_dashboard() public.posts_index_lexemes()",
      "", "",
      "trigger functions: they fire without EXECUTE, and nobody calls them"),
-    ("function", "public.changed_in_this_transaction(xid) public.lock_down_project_objects(text[])", "", "",
+    ("function", "public.changed_in_this_transaction(xid) public.lock_down_project_objects(text[]) "
+                 "public.disable_jit() public.cache_plans(regprocedure)", "", "",
      "migration helpers, the owner's"),
 ]
 
