@@ -8,11 +8,13 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from shared.postgres_store import PostgresStore
 from shared.store import Write
 from signalsloop.db import migrate, migrations
 from tests.supabase.debian_pg import debian_cluster
+from tests.supabase.plan_checks import assert_hot_functions_cached
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +29,11 @@ def test_migrations_apply_twice_and_similarity_falls_back_to_arrays(plain_url: s
     assert migrate(plain_url) == []
     with psycopg.connect(plain_url, autocommit=True) as conn:
         assert conn.execute("select 1 from pg_extension where extname = 'vector'").fetchone() is None
+    with psycopg.connect(plain_url, autocommit=True, row_factory=dict_row) as conn:
+        assert_hot_functions_cached(conn)  # PostgreSQL 15: the hot path's functions are PL/pgSQL
+        assert conn.execute("select count(*) as n from pg_proc where pronamespace = 'public'::regnamespace "
+                            "and proconfig is not null and not ('jit=off' = any (proconfig))").fetchone() == {"n": 0}
+    with psycopg.connect(plain_url, autocommit=True) as conn:
         user = conn.execute("insert into auth.users (email) values ('a@b.c') returning id").fetchone()[0]  # type: ignore[index]
         project = conn.execute("insert into projects (name, slug, owner_id) values ('A', 'a', %s) returning id",
                                (user,)).fetchone()[0]  # type: ignore[index]
