@@ -153,3 +153,41 @@ def _store_embeddings(seed: Seed, project: UUID, model: str, ids: list[UUID], ve
             for i, v in zip(ids, vectors, strict=True)]
     seed.conn.execute("select apply_writes(%s::jsonb)",
                       (json.dumps([Write("feedback_embeddings", rows, ("feedback_id",)).to_json()]),))
+
+
+def test_duplicate_context_reads_the_threshold_and_titles_of_its_project_only(
+        seed: Seed, analyzer: OfflineAnalyzer) -> None:
+    """The agent's one-call read (20261202001503): the project's
+    duplicate_threshold when it has one (settings are checked to hold a
+    number), else the default passed in; matches and their titles only from
+    the given project."""
+    texts = [("Please add dark mode", "The dashboard is too bright at night"),
+             ("Dark mode please", "Too bright at night")]
+    vectors = analyzer.embed([f"{t}. {b}" for t, b in texts])
+    model = analyzer.embedding_model
+    ids: dict[UUID, list[UUID]] = {}
+
+    def context(project: UUID, default: float) -> dict[str, Any]:
+        (row,) = rows(seed, "select duplicate_context(%s, %s, %s, %s::float8[], 5, %s) as c",
+                      project, ids[project][1], model, vectors[1], default)
+        return dict(row["c"])
+
+    def posts(project: UUID) -> UUID:
+        ids[project] = [seed.post(project, t, b) for t, b in texts]
+        _store_embeddings(seed, project, model, ids[project], vectors)
+        return project
+
+    plain, other = posts(seed.project()), posts(seed.project())
+    (match,) = context(plain, 0.0)["matches"]
+    assert (match["feedback_id"], match["title"]) == (str(ids[plain][0]), "Please add dark mode")
+    score = float(match["score"])
+    assert 0.1 < score < 0.99
+    # No threshold of its own: the default decides, so it moves the cut.
+    assert len(context(plain, score - 0.01)["matches"]) == 1
+    assert context(plain, score + 0.01)["matches"] == []
+    # Its own: the project's, whatever the default.
+    strict = posts(seed.project(duplicate_threshold=round(score + 0.01, 4)))
+    assert context(strict, 0.0)["matches"] == []
+    assert context(strict, 0.0)["settings"]["duplicate_threshold"] == round(score + 0.01, 4)
+    # Three projects hold the same two posts: each sees only its own.
+    assert [m["feedback_id"] for m in context(other, 0.0)["matches"]] == [str(ids[other][0])]
