@@ -18,9 +18,12 @@
 -- for a scalar and `return query <select>` for a set (its columns cast to
 -- the declared ones, as a SQL function's result is). `#variable_conflict
 -- use_column` keeps SQL's name resolution, where a column wins over a
--- parameter of the same name. A later migration that re-creates one of these
--- functions in SQL should call cache_plans() on it again
--- (tests/supabase/test_plan_cached_functions.py lists them).
+-- parameter of the same name. A scalar's SELECT must give one row at most
+-- (`return (...)` raises where SQL would take the first row): every function
+-- listed below is a keyed lookup or an aggregate. A later migration that
+-- re-creates one of them in SQL calls cache_plans() on it again, on servers
+-- before 18 as below (tests/supabase/plan_checks.py lists them; the test on
+-- Debian's PostgreSQL 15 fails otherwise).
 
 create function public.cache_plans(p_function regprocedure) returns boolean
 language plpgsql set search_path = public, pg_temp as $$
