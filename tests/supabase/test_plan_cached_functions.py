@@ -67,7 +67,8 @@ select jsonb_build_object(
   'engagement', (select jsonb_agg(public.engagement_activity(f.project_id, f.author_id, now() - interval '1 day')
                                   order by f.id) from posts f),
   'lexemes', public.lexeme_stats_version(),
-  'duplicates', (select jsonb_agg(public.duplicate_context(f.project_id, f.id, 'm', translate(e.embedding::text, '[]', '{}')::float8[], 5, 0)
+  'duplicates', (select jsonb_agg(public.duplicate_context(f.project_id, f.id, 'm',
+                                                           translate(e.embedding::text, '[]', '{}')::float8[], 5, 0)
                                   order by f.id)
                    from posts f join feedback_embeddings e on e.feedback_id = f.id))
   as probe
