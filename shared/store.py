@@ -15,7 +15,7 @@ from uuid import UUID
 
 from shared.events import DomainEvent
 
-ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "off",
+ClaimOutcome = Literal["claimed", "duplicate", "finished", "not_due", "parked", "busy", "off", "woken",
                        "unknown_event", "not_subscribed"]
 
 

@@ -290,3 +290,23 @@ def test_a_delivery_skipped_while_the_drain_withdraws_is_taken_by_its_last_look(
     finally:
         racing.close()
 
+
+
+def test_a_woken_request_drains_the_woken_project(store: PostgresStore, seed: Seed) -> None:
+    """A wake (20261202001701_downstream_wake.sql) carries an upstream event
+    the agent has no delivery for: it answers 'woken' and drains that project."""
+    project, other = seed.project(), seed.project()
+    upstream = publish(store, project, "feedback.created", 1)[0]
+    events = publish(store, project, "sentiment.analyzed", 3)
+    theirs = publish(store, other, "sentiment.analyzed", 2)
+    seed.conn.execute("insert into agent_wakes (agent, project_id, until) values ('theme', %s, now() + "
+                      "interval '5 seconds')", (project,))
+    agent = RecordingAgent("theme")
+    client = make_client(agent, store)
+    reply = client.post("/", json=body_for(seed, upstream), headers=auth())
+    assert reply.status_code == 200 and reply.json["status"] == "woken", reply.json
+    assert reply.json["drained"] == 3 and agent.ran == [e.id for e in events]
+    assert {d["status"] for d in seed.deliveries(agent="theme", project_id=other)} == {"pending"}
+    assert theirs
+    again = client.post("/", json=body_for(seed, upstream), headers=auth())
+    assert again.status_code == 404 and again.json["error"] == "not_found", "the wake was taken"

@@ -69,6 +69,9 @@ ALLOWLIST: list[Row] = [
     ("table", "public.agent_drainers", "service_role", "SELECT",
      "operators see which requests are draining; claim_next, end_drain, drain_hold (security definer) write it"),
     ("table", "public.agent_drainers", "", "", "members: nothing (the ledger's own bookkeeping)"),
+    ("table", "public.agent_wakes", "service_role", "SELECT",
+     "operators see which wakes are on their way; ring_doorbell and claim_delivery (security definer) write it"),
+    ("table", "public.agent_wakes", "", "", "members: nothing (the ledger's own bookkeeping)"),
 
     ("table", "public.rate_limit_hits", "service_role", "SELECT",
      "operators see where the vote rate limit bit (a view over event_rate_limits)"),
@@ -217,7 +220,8 @@ ALLOWLIST: list[Row] = [
                  "public.take_circuit_trial(text) public.take_event_allowance(uuid, uuid, text, integer) "
                  "public.take_claim(event_deliveries, text, boolean) "
                  "public.claim_result(text, bigint, uuid, integer, integer, text) "
-                 "public.delivery_is_due(event_deliveries) public.doorbell_batches() public.batch_starves(integer)",
+                 "public.delivery_is_due(event_deliveries) public.doorbell_batches() public.batch_starves(integer) "
+                 "public.wake_downstream(bigint[], text)",
      "", "",
      "internal steps of the ledger's security-definer functions (which run as the owner); agent_secret "
      "would hand out the webhook secret"),

@@ -19,6 +19,7 @@ def test_with_pg_net_each_delivery_is_posted_as_the_supabase_webhook_body(db: ps
     pgnet_standin.install(db)
     pgnet_standin.install_vault_secret(db, "vault-secret")
     db.execute("update agents set endpoint_url = 'https://fn.example/' || name, timeout_ms = 4000")
+    seed.configure(wake_downstream=False)  # wakes: test_downstream_wake.py
     project = seed.project()
     post = seed.post(project, "Dark mode please")
     sent = db.execute("select method, url, convert_from(body, 'UTF8')::jsonb as body, headers, "
