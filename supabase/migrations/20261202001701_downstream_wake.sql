@@ -51,16 +51,38 @@ create table public.agent_wakes (
 );
 alter table public.agent_wakes enable row level security;  -- no policy: the backbone's own
 
+-- One Supabase database-webhook POST through pg_net (its request id): the
+-- body and headers ring_doorbell sent since 20261128000200_events.sql, now
+-- shared with the wakes. Dynamic: net.http_post may not exist (the NOTIFY
+-- doorbell) when this is created.
+create function public.post_webhook(p_url text, p_record jsonb, p_secret text, p_timeout_ms integer)
+returns bigint
+language plpgsql set search_path = public, pg_temp as $$
+declare
+  v_request bigint;
+begin
+  execute 'select net.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)'
+    into v_request
+    using p_url,
+          jsonb_build_object('type', 'INSERT', 'table', 'events', 'schema', 'public',
+                             'record', p_record, 'old_record', null),
+          jsonb_build_object('Content-Type', 'application/json')
+            || case when p_secret is null then '{}'::jsonb
+                    else jsonb_build_object('Authorization', 'Bearer ' || p_secret) end,
+          p_timeout_ms;
+  return v_request;
+end
+$$;
+
 -- Wake the agents downstream of these rung deliveries' agents; how many were rung.
-create function public.wake_downstream(p_ids bigint[], p_secret text) returns integer
+create function public.wake_downstream(p_ids bigint[], p_secret text, p_cfg public.backbone_config)
+returns integer
 language plpgsql security definer set search_path = public, pg_temp as $$
 declare
-  v_cfg public.backbone_config;
   v_n integer := 0;
   r record;
 begin
-  select * into v_cfg from public.backbone_config;
-  if not v_cfg.wake_downstream or p_ids is null or cardinality(p_ids) = 0 then
+  if not p_cfg.wake_downstream or p_ids is null or cardinality(p_ids) = 0 then
     return 0;
   end if;
   for r in
@@ -71,6 +93,8 @@ begin
       join public.agents b on b.name <> a.name and b.enabled and b.mode <> 'off'
                           and b.circuit_state <> 'open' and b.endpoint_url is not null
      where d.id = any (p_ids) and d.project_id is not null
+       -- one that hears the rung event itself has its own delivery of it, rung or covered as any
+       and not exists (select 1 from public.event_deliveries o where o.event_id = d.event_id and o.agent = b.name)
        and exists (select 1 from unnest(a.publishes) t(type)
                     where public.subscribes(b.event_types, t.type, b.name, a.name))
      order by b.name, d.project_id, d.id desc
@@ -83,18 +107,11 @@ begin
               or exists (select 1 from public.event_deliveries p where p.id = l.delivery_id and p.status = 'pending')));
     insert into public.agent_wakes as w (agent, project_id, until)
     values (r.name, r.project_id,
-            now() + make_interval(secs => (v_cfg.drain_budget_ms + v_cfg.coalesced_ring_after_ms) / 1000.0))
+            now() + make_interval(secs => (p_cfg.drain_budget_ms + p_cfg.coalesced_ring_after_ms) / 1000.0))
     on conflict (agent, project_id) do update set until = excluded.until where w.until <= now();
     continue when not found;  -- a wake is on its way already
-    execute 'select net.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)'
-      using r.endpoint_url,
-            jsonb_build_object('type', 'INSERT', 'table', 'events', 'schema', 'public',
-                               'record', (select to_jsonb(e) from public.events e where e.id = r.event_id),
-                               'old_record', null),
-            jsonb_build_object('Content-Type', 'application/json')
-              || case when p_secret is null then '{}'::jsonb
-                      else jsonb_build_object('Authorization', 'Bearer ' || p_secret) end,
-            r.timeout_ms;
+    perform public.post_webhook(r.endpoint_url, (select to_jsonb(e) from public.events e where e.id = r.event_id),
+                                p_secret, r.timeout_ms);
     v_n := v_n + 1;
   end loop;
   return v_n;
@@ -137,15 +154,7 @@ begin
         'delivery_id', r.id, 'event_id', r.event_id, 'agent', r.agent)::text);
     end if;
     if v_mode in ('pg_net', 'both') and v_net and r.endpoint_url is not null then
-      execute 'select net.http_post(url := $1, body := $2, headers := $3, timeout_milliseconds := $4)'
-        into v_request
-        using r.endpoint_url,
-              jsonb_build_object('type', 'INSERT', 'table', 'events', 'schema', 'public',
-                                 'record', r.record, 'old_record', null),
-              jsonb_build_object('Content-Type', 'application/json')
-                || case when v_secret is null then '{}'::jsonb
-                        else jsonb_build_object('Authorization', 'Bearer ' || v_secret) end,
-              r.timeout_ms;
+      v_request := public.post_webhook(r.endpoint_url, r.record, v_secret, r.timeout_ms);
     end if;
     if v_mode in ('notify', 'both') or v_request is not null then
       v_rung := v_rung || r.id;
@@ -163,9 +172,9 @@ begin
     from unnest(p_ids) as i(id)
     left join unnest(v_rung, v_requests) as x(id, request) on x.id = i.id
    where d.id = i.id;
-  if v_mode in ('pg_net', 'both') and v_net then
+  if v_mode in ('pg_net', 'both') and v_net and v_cfg.wake_downstream then
     perform public.wake_downstream(array(select x.id from unnest(v_rung, v_requests) as x(id, request)
-                                           where x.request is not null), v_secret);
+                                           where x.request is not null), v_secret, v_cfg);
   end if;
   return cardinality(v_rung);
 end
@@ -236,7 +245,8 @@ end
 $$;
 
 select public.lock_down_project_objects(array['agent_wakes']);
-revoke execute on function public.wake_downstream(bigint[], text) from public, anon, authenticated, service_role;
+revoke execute on function public.wake_downstream(bigint[], text, public.backbone_config),
+  public.post_webhook(text, jsonb, text, integer) from public, anon, authenticated, service_role;
 revoke all on public.agent_wakes from anon, authenticated, service_role;
 grant select on public.agent_wakes to service_role;
 select public.disable_jit();

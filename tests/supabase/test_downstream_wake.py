@@ -42,6 +42,13 @@ def test_a_ring_of_sentiment_wakes_theme_and_priority_in_the_same_batch(db: psyc
     assert sum(s["url"].endswith("/sentiment") for s in _sent(db)) == 2
     assert sum(s["url"].endswith("/theme") for s in _sent(db)) == 1
 
+    # a wake covers nothing: theme's own delivery is rung while the wake is on its way
+    db.execute("insert into events (type, aggregate_type, aggregate_id, payload, metadata) "
+               "values ('sentiment.analyzed', 'feedback', gen_random_uuid(), '{}', "
+               "jsonb_build_object('project_id', %s::text, 'producer', 'sentiment'))", (project,))
+    [theme] = seed.deliveries(agent="theme")
+    assert theme["ring_count"] == 1 and theme["last_request_id"] is not None
+
     claim = db.execute("select * from claim_delivery(%s, 'theme', 'test')", (event,)).fetchone()
     assert claim["outcome"] == "woken" and claim["project_id"] == project
     assert claim["serialize_by_project"] and claim["drain_budget_ms"] > 0 and claim["delivery_id"] is None
@@ -83,3 +90,23 @@ def test_an_expired_wake_answers_404_and_another_may_be_sent(db: psycopg.Connect
 def test_without_pg_net_nothing_is_woken(db: psycopg.Connection, seed: Seed) -> None:
     seed.post(seed.project(), "Dark mode please")
     assert db.execute("select count(*) as n from agent_wakes").fetchone()["n"] == 0
+
+
+def test_an_agent_with_its_own_delivery_of_the_rung_event_is_not_woken(db: psycopg.Connection,
+                                                                       seed: Seed) -> None:
+    """notify hears sentiment.analyzed itself: a ring of priority (which
+    publishes priority.calculated, which notify hears) for such an event
+    does not wake notify; notify's own delivery of it is rung as any."""
+    _pg_net(db)
+    project = seed.project()
+    seed.configure(max_drainers=1)
+    db.execute("insert into events (type, aggregate_type, aggregate_id, payload, metadata) "
+               "values ('sentiment.analyzed', 'feedback', gen_random_uuid(), '{}', "
+               "jsonb_build_object('project_id', %s::text, 'producer', 'sentiment'))", (project,))
+    [notify] = seed.deliveries(agent="notify")
+    assert notify["ring_count"] == 1
+    # later the sweep rings priority's delivery again, notify uncovered by then
+    db.execute("delete from agent_drainers")
+    [priority] = seed.deliveries(agent="priority")
+    db.execute("select public.ring_doorbell(array[%s]::bigint[])", (priority["id"],))
+    assert db.execute("select count(*) as n from agent_wakes where agent = 'notify'").fetchone()["n"] == 0
