@@ -221,7 +221,8 @@ ALLOWLIST: list[Row] = [
                  "public.take_claim(event_deliveries, text, boolean) "
                  "public.claim_result(text, bigint, uuid, integer, integer, text) "
                  "public.delivery_is_due(event_deliveries) public.doorbell_batches() public.batch_starves(integer) "
-                 "public.wake_downstream(bigint[], text, backbone_config) public.post_webhook(text, jsonb, text, integer)",
+                 "public.wake_downstream(bigint[], text, backbone_config) "
+                 "public.post_webhook(text, jsonb, text, integer)",
      "", "",
      "internal steps of the ledger's security-definer functions (which run as the owner); agent_secret "
      "would hand out the webhook secret"),
