@@ -22,6 +22,7 @@ its own spread:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -38,6 +39,7 @@ KINDS = ("fan_out", "claim", "sweep")
 LEDGER = "public.events, public.event_deliveries, public.delivery_attempts"
 BLOCK = 20  # rounds per bootstrap block
 RESAMPLES = 1000
+SERVER_TIMED = {"sweep": "sweep_deliveries", "claim": "claim_delivery"}  # a probe's time inside the server
 
 
 def project(conn: psycopg.Connection[Any], name: str) -> UUID:
@@ -91,7 +93,7 @@ def settle(conns: dict[str, psycopg.Connection[Any]]) -> None:
         conn.execute(f"analyze {LEDGER}")
 
 
-def activity(conn: psycopg.Connection[Any]) -> dict[str, int]:
+def activity(conn: psycopg.Connection[Any]) -> dict[str, float]:
     """This database's buffer reads and hits, autovacuum and autoanalyze runs
     on its tables, and the server's checkpoints so far."""
     conn.execute("select pg_stat_force_next_flush()")  # this session's counts, not a second late
@@ -106,8 +108,19 @@ def activity(conn: psycopg.Connection[Any]) -> dict[str, int]:
         "select num_timed + num_requested from pg_stat_checkpointer" if newer and newer[0]
         else "select checkpoints_timed + checkpoints_req from pg_stat_bgwriter").fetchone()
     assert checkpoints is not None
+    timed = dict(conn.execute("select funcname, total_time from pg_stat_user_functions "
+                              "where schemaname = 'public' and funcname = any(%s)",
+                              (list(SERVER_TIMED.values()),)).fetchall())
     return {"blks_read": int(row[0]), "blks_hit": int(row[1]), "autovacuums": int(row[2]),
-            "checkpoints": int(checkpoints[0])}
+            "checkpoints": int(checkpoints[0])} | {f"{kind}_server_ms": float(timed.get(name, 0.0))
+                                                   for kind, name in SERVER_TIMED.items()}
+
+
+def time_functions(conn: psycopg.Connection[Any]) -> None:
+    """Count the time spent inside PL functions, where allowed (a superuser
+    setting), so the probes' server-side share can be told from the rest."""
+    with contextlib.suppress(psycopg.errors.InsufficientPrivilege):
+        conn.execute("set track_functions = 'pl'")
 
 
 def probe(urls: dict[str, str], rounds: int = 400, warmup: int = 50) -> dict[str, Any]:
@@ -117,6 +130,8 @@ def probe(urls: dict[str, str], rounds: int = 400, warmup: int = 50) -> dict[str
     if rounds < 1:
         raise ValueError("probe needs at least one round")
     conns = {name: psycopg.connect(url, autocommit=True) for name, url in urls.items()}
+    for c in conns.values():
+        time_functions(c)
     try:
         metas = {}
         for name, c in conns.items():
@@ -146,12 +161,21 @@ def probe(urls: dict[str, str], rounds: int = 400, warmup: int = 50) -> dict[str
     return {"ms": {name: {kind: summary([s[k] for s in values]) for k, kind in enumerate(KINDS)}
                    for name, values in samples.items()},
             "rounds": rounds, "warmup": warmup,
-            "during": {name: {key: after[name][key] - before[name][key] for key in after[name]}
-                       | {"blks_read_per_round": round((after[name]["blks_read"] - before[name]["blks_read"])
-                                                       / rounds, 1)}
-                       for name in urls},
+            "during": {name: during(before[name], after[name], rounds) for name in urls},
             "load_average_max": round(load, 2),  # the higher 1-minute load average of the start and the end
             "samples": samples}
+
+
+def during(before: dict[str, float], after: dict[str, float], rounds: int) -> dict[str, float]:
+    """What a database did during the probes; the server-side times per round
+    (0 where functions were not timed). A claim round times every claim of
+    the probe's event (five), not only the first one the claim probe times."""
+    delta = {key: after[key] - before[key] for key in after}
+    out: dict[str, float] = {key: int(value) for key, value in delta.items() if not key.endswith("_server_ms")}
+    out["blks_read_per_round"] = round(delta["blks_read"] / rounds, 1)
+    for kind in SERVER_TIMED:
+        out[f"{kind}_server_ms_per_round"] = round(delta[f"{kind}_server_ms"] / rounds, 3)
+    return out
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -37,6 +37,10 @@ def test_probe_measures_both_databases_and_leaves_nothing_behind(pg_server: str)
             assert 0 < ms["p50"] <= ms["p95"]
         during = result["during"][name]
         assert during["blks_hit"] > 0 and during["blks_read"] >= 0 and during["checkpoints"] >= 0
+        # the test server's role is a superuser: the time inside the sweep and the claims is counted
+        sweep_wall = sum(s[2] for s in result["samples"][name]) / 12
+        assert 0 < during["sweep_server_ms_per_round"] <= sweep_wall  # inside the server, so within the wall time
+        assert during["claim_server_ms_per_round"] > 0
     for r in ratios.values():
         assert r["p50_ci95"][0] <= r["p50"] <= r["p50_ci95"][1]
         assert r["p95_ci95"][0] <= r["p95"] <= r["p95_ci95"][1]
