@@ -5,10 +5,10 @@ inside the default retention, so pruning leaves them alone while measuring)
 with their deliveries succeeded and one attempt each, straight in SQL with
 ``generate_series``. It runs the normal load on the empty database and
 again on top of the history, and compares claim, sweep and fan-out latency
-in the history and in an empty database (``history_probes``). Then it
-shows the ledger's size levelling off under pruning with a shortened
-retention, and the steady-state size per feedback item with the default
-retention.
+in the history and in an empty database (``history_probes``). Before the
+history it shows the ledger's size levelling off under the default retention
+over 16 simulated months (``level_off``), and it reports the steady-state
+size per feedback item with the default retention.
 """
 
 from __future__ import annotations
