@@ -140,6 +140,13 @@ AGE_LEDGER = (
 )
 
 
+def age_ledger(conn: psycopg.Connection[Any], age: str) -> None:
+    """Make everything that has happened ``age`` older, in one transaction."""
+    with conn.transaction():
+        for statement in AGE_LEDGER:
+            conn.execute(statement, {"age": age})
+
+
 def level_off(stack: Stack, rounds: int, per_round: int, rate: float, age: str = "30 days") -> list[dict[str, Any]]:
     """Steady load under the default retention, a month at a time: each round
     posts ``per_round`` items, prunes with the default retention, vacuums (as
@@ -168,9 +175,7 @@ def level_off(stack: Stack, rounds: int, per_round: int, rate: float, age: str =
                           "events_kept": kept[0] if kept else None, "deliveries_kept": kept[1] if kept else None,
                           "ledger_bytes": usage.ledger_bytes(conn),
                           "database_bytes": int(db_bytes[0]) if db_bytes else None})
-            with conn.transaction():
-                for statement in AGE_LEDGER:
-                    conn.execute(statement, {"age": age})
+            age_ledger(conn, age)
     with psycopg.connect(url, autocommit=True) as conn:
         # The rewrites are the simulation's, not the load's: what is measured
         # next (the history's probes) starts from compact tables and indexes.

@@ -162,6 +162,24 @@ def test_the_sweep_rings_due_retries_and_unanswered_doorbells(db_url: str, seed:
     assert store.rpc("sweep_deliveries", {"p_limit": 100}) == 0, "nothing is due again right away"
 
 
+def test_a_sweep_with_nothing_due_stops_before_its_locking_query(seed: Seed) -> None:
+    """Nothing due: no ring_doorbell() call (whose locking query PL/pgSQL would
+    plan again on every sweep); something due: rung as before."""
+    def doorbells_rung_by_a_sweep() -> tuple[int, int]:
+        with seed.conn.transaction():
+            seed.conn.execute("set local track_functions = 'pl'")
+            rung = seed.conn.execute("select public.sweep_deliveries(500) as n").fetchone()["n"]
+            calls = seed.conn.execute("select coalesce(sum(calls), 0) as n from pg_stat_xact_user_functions "
+                                      "where funcname = 'ring_doorbell'").fetchone()["n"]
+        return rung, calls
+
+    seed.configure(redelivery_after_seconds=30)
+    seed.post(seed.project(), "Dark mode please")
+    assert doorbells_rung_by_a_sweep() == (0, 0), "just rung at insert: nothing due, no doorbell"
+    seed.conn.execute("update event_deliveries set ring_after = now() - interval '1 minute' where agent = 'sentiment'")
+    assert doorbells_rung_by_a_sweep() == (1, 1)
+
+
 def test_an_agent_turned_offs_backlog_does_not_block_the_sweep_for_others(seed: Seed, store: PostgresStore) -> None:
     seed.configure(backoff_base_ms=0, redelivery_after_seconds=30)
     seed.agent("notify", mode="off")

@@ -8,13 +8,12 @@ import json
 import psycopg
 
 from signalsloop.benchmarks import history_probes
-from signalsloop.benchmarks.history import AGE_LEDGER, prune_all
+from signalsloop.benchmarks.history import age_ledger, prune_all
 
 
 def age(conn: psycopg.Connection, interval: str) -> None:
-    with conn.transaction():
-        for statement in AGE_LEDGER:
-            conn.execute(statement, {"age": interval})
+    """As a level-off month ends: older, then pruned with the default retention."""
+    age_ledger(conn, interval)
     while prune_all(conn):
         pass
 
