@@ -7,8 +7,9 @@ then shared by every :class:`OfflineAnalyzer` in the process.
 
 - sentiment: a multinomial logistic regression (plain Python, weights shipped
   in the package: :mod:`shared.analyzers.sentiment_model`) over VADER, the pattern
-  lexicon bundled in ``textblob`` and product-feedback cues
-  (:mod:`shared.analyzers.offline_sentiment`), trained on public labeled data;
+  lexicon bundled in ``textblob``, product-feedback cues
+  (:mod:`shared.analyzers.offline_sentiment`) and the text's character
+  n-grams, trained on public labeled data;
 - embeddings: WordLlama l2_supercat 256-d, bundled in the ``wordllama`` wheel
   (see :mod:`shared.analyzers.offline_embedding`);
 - theme names and spec drafts: key phrases and templates.
@@ -74,7 +75,7 @@ class OfflineAnalyzer:
         (empty, whitespace) is neutral with full confidence."""
         if not texts:
             return []
-        probs = sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts))
+        probs = sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts), texts)
         out = []
         for text, row in zip(texts, probs, strict=True):
             if not (text if isinstance(text, str) else str(text)).strip():

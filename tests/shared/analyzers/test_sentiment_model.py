@@ -30,9 +30,10 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_weights_ship_inside_the_package_and_load_offline(no_network: None) -> None:
     path = resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS)
-    assert path.is_file() and len(path.read_bytes()) < 100_000
+    assert path.is_file() and len(path.read_bytes()) < 3_000_000
     model = sentiment_model.load()
     assert len(model.coef) == len(sentiment_model.LEXICON_FEATURES) and {len(r) for r in model.coef} == {3}
+    assert model.grams is not None and len(model.grams.index) == len(model.grams.idf) == len(model.grams.coef)
     [crash, love] = OfflineAnalyzer().sentiment(["The app keeps crashing, useless", "Love it, works great"])
     assert (crash.label, love.label) == ("negative", "positive")
     assert crash.model == love.model == sentiment_model.MODEL_NAME
@@ -42,7 +43,8 @@ def test_the_weights_ship_inside_the_package_and_load_offline(no_network: None) 
 def test_probabilities_are_a_distribution_and_scores_follow_them() -> None:
     texts = ["", "ok", "terrible terrible terrible", "x" * 100_000, "Please add an export option", "🚀🔥"]
     results = OfflineAnalyzer().sentiment(texts)
-    probs = np.array(sentiment_model.load().probabilities(sentiment_model.features(_sentiment_engine(), texts)))
+    rows = sentiment_model.features(_sentiment_engine(), texts)
+    probs = np.array(sentiment_model.load().probabilities(rows, texts))
     assert np.allclose(probs.sum(axis=1), 1) and (probs >= 0).all()
     assert results[0].label == "neutral" and results[0].confidence == 1.0
     for r, p in zip(results[1:], probs[1:], strict=True):
@@ -57,10 +59,36 @@ def test_the_installed_model_reproduces_the_training_scripts_sample(no_network: 
     data = json.loads(resources.files("shared.analyzers").joinpath(sentiment_model.WEIGHTS).read_text("utf-8"))
     lines, expected = data["sample_tweet_lines"], data["sample_labels"]
     texts = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
-    labels = [s.label for s in OfflineAnalyzer().sentiment([texts[i] for i in lines])]
+    sample = [texts[i] for i in lines]
+    labels = [s.label for s in OfflineAnalyzer().sentiment(sample)]
     assert len(lines) == 40
     assert labels == [sentiment_model.LABELS[k] for k in expected]
     assert len(set(labels)) == 3  # a sample of one label would prove little
+    # The learned logits are scikit-learn's (its TfidfVectorizer and decision_function
+    # at training time): the plain-Python n-grams and TF-IDF are the same computation.
+    model = sentiment_model.load()
+    rows = sentiment_model.features(_sentiment_engine(), sample)
+    plain = np.array([model.logits(row, text) for row, text in zip(rows, sample, strict=True)])
+    assert np.allclose(plain, np.array(data["sample_logits"]), atol=1e-3)
+    assert model.grams is not None and all(model.grams.weights(sentiment_model.prepare(t)) for t in sample)
+
+
+def test_character_ngrams_are_scikit_learns_char_wb_grams() -> None:
+    # Within space-padded words, lowercased; a word no longer than n is one gram, once.
+    assert sentiment_model.char_wb_ngrams("Hi  BUG") == [
+        " h", "hi", "i ", " hi", "hi ", " hi ",
+        " b", "bu", "ug", "g ", " bu", "bug", "ug ", " bug", "bug ", " bug "]
+    assert sentiment_model.char_wb_ngrams(" \t\n") == []
+
+
+def test_ngram_weights_are_sublinear_tf_idf_with_unit_length() -> None:
+    grams = sentiment_model.CharGrams.of([" a", "a ", "zz"], [1.0, 2.0, 3.0], [[1, 0, 0], [0, 0, 1], [0, 1, 0]])
+    w = grams.weights("a a")  # " a" and "a " twice each; "zz" absent; " a " is out of the vocabulary
+    tf = 1 + np.log(2)
+    expected = np.array([tf * 1.0, tf * 2.0]) / np.linalg.norm([tf * 1.0, tf * 2.0])
+    assert set(w) == {0, 1} and np.allclose([w[0], w[1]], expected)
+    assert np.allclose(grams.logits("a a"), [expected[0], 0.0, expected[1]])
+    assert grams.weights("nothing known") == {} and grams.logits("") == [0.0, 0.0, 0.0]
 
 
 def test_support_complaints_without_a_sentiment_word_read_negative() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from signalsloop.benchmarks.train_sentiment import source_weights
+from signalsloop.benchmarks.train_sentiment import source_weights, with_rules
 
 
 def test_sources_and_their_classes_weigh_the_same_whatever_their_size() -> None:
@@ -19,10 +19,13 @@ def test_sources_and_their_classes_weigh_the_same_whatever_their_size() -> None:
         assert np.allclose(totals, totals[0])
 
 
-def test_pooled_weights_balance_the_classes_over_all_rows_together() -> None:
-    a, b = np.array([0, 0, 0, 1]), np.array([2, 2])
-    w = source_weights([a, b], pooled=True)
-    y = np.concatenate([a, b])
-    totals = [w[y == k].sum() for k in range(3)]
-    assert np.allclose(totals, totals[0])
-    assert np.isclose(w[:4].sum(), 4.0)  # the bigger source weighs more when pooled
+def test_the_training_applies_the_shipped_models_product_rules() -> None:
+    from shared.analyzers import sentiment_model
+
+    names = sentiment_model.LEXICON_FEATURES
+    complaint, request = np.zeros(len(names)), np.zeros(len(names))
+    complaint[names.index("service_cues")] = -0.5
+    request[names.index("request")] = 1.0
+    z = with_rules(np.zeros((2, 3)), np.vstack([complaint, request]))
+    assert z[0].argmax() == 0 and z[0, 0] == sentiment_model.CUE_LOGIT * 0.5
+    assert z[1].argmax() == 1 and z[1, 1] == sentiment_model.REQUEST_LOGIT
