@@ -15,7 +15,7 @@ it raised the fit on the training sources but lowered every held-out and
 cross-data-set figure (it learns topics, not tone), and leaving it out keeps
 the sentiment function free of the 16 MB embedding table.
 
-The weights (``sentiment_model.json``, about 1.5 MB, package data) are written by
+The weights (``sentiment_model.json``, 1.3 MB, package data) are written by
 ``python -m signalsloop.benchmarks.train_sentiment`` from public labeled data
 (TweetEval sentiment validation tweets, CLAP app reviews' star ratings, and
 the human-rated tweets, product-review and editorial sentences in the
@@ -131,7 +131,7 @@ class Model:
 
     def probabilities(self, rows: Sequence[Sequence[float]], texts: Sequence[str]) -> list[list[float]]:
         """One distribution over :data:`LABELS` per text, from its feature row."""
-        return [self._softmax(self._with_rules(self.logits(row, text), row))
+        return [self._softmax(self.with_rules(self.logits(row, text), row))
                 for row, text in zip(rows, texts, strict=True)]
 
     def logits(self, x: Sequence[float], text: str) -> list[float]:
@@ -145,7 +145,8 @@ class Model:
         return z
 
     @staticmethod
-    def _with_rules(z: list[float], x: Sequence[float]) -> list[float]:
+    def with_rules(z: list[float], x: Sequence[float]) -> list[float]:
+        """The fixed product rules (see :data:`CUE_LOGIT`) added to learned logits ``z``."""
         cues = x[_CUES] + x[_SERVICE]
         z[0] += CUE_LOGIT * max(-cues, 0.0)
         z[2] += CUE_LOGIT * max(cues, 0.0)

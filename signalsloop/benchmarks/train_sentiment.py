@@ -114,7 +114,7 @@ def part_of(texts: list[str], y: np.ndarray) -> Part:
 
 def with_rules(z: np.ndarray, x: np.ndarray) -> np.ndarray:
     """The shipped model's fixed product rules on learned logits (see sentiment_model)."""
-    return np.array([sentiment_model.Model._with_rules(list(zr), xr) for zr, xr in zip(z, x, strict=True)])
+    return np.array([sentiment_model.Model.with_rules(list(zr), xr) for zr, xr in zip(z, x, strict=True)])
 
 
 def predict(fitted: Fitted, part: Part) -> np.ndarray:
@@ -194,8 +194,8 @@ def choose_c(parts: dict[str, Part], grid: Sequence[float], grams: bool) -> floa
 
 def shipped(fitted: Fitted) -> sentiment_model.Model:
     """The model as stored: float32 values (as the weights always were), so a rewrite is
-    byte-stable; the n-grams' rounded to 5 decimals, which halves the file and moves no
-    logit by more than 1e-4."""
+    byte-stable; the n-grams rounded to 5 decimals, which halves the file (the sample
+    check below bounds what that moves)."""
     def f32(a: Any, decimals: int | None = None) -> list[Any]:
         values = np.asarray(a, dtype=np.float32).astype(np.float64)
         return (values if decimals is None else np.round(values, decimals)).tolist()  # type: ignore[no-any-return]
