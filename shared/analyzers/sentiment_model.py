@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from shared.analyzers import offline_pattern, offline_sentiment
 from shared.errors import ConfigurationError
 from shared.ports import SentimentLabel
 
-MODEL_NAME = "offline-logreg-lexicon-chargram-4"
+MODEL_NAME = "offline-logreg-lexicon-chargram-5"
 WEIGHTS = "sentiment_model.json"
 LABELS: tuple[SentimentLabel, ...] = ("negative", "neutral", "positive")
 LEXICON_FEATURES = ("vader_compound", "vader_pos", "vader_neg", "vader_neu", "pattern_polarity",
@@ -62,9 +63,22 @@ _SERVICE = LEXICON_FEATURES.index("service_cues")
 NGRAM_RANGE = (2, 5)
 
 
+_MENTION = re.compile(r"(?<![\w@])@\w+")
+_URL = re.compile(r"\b(?:https?://|www\.)\S+", re.IGNORECASE)
+
+
 def prepare(text: object) -> str:
-    """The text both feature families read: stripped and cut as the lexicon reads it."""
-    return (text if isinstance(text, str) else str(text)).strip()[: offline_sentiment.MAX_CHARS]
+    """The text both feature families read: every @handle written ``@user`` and
+    every link ``http`` (as TweetEval ships its tweets, and as the models
+    trained on it read them), stripped and cut as the lexicon reads it.
+
+    Support tweets name the account they complain to ("@united lost my bag").
+    Unnormalised, the handle's n-grams carry whatever that string meant in the
+    training texts, so two tweets that differ only in the brand would get
+    different labels; the training sources write ``@user``, ``@anonymous`` and
+    ``http://url_removed``, which this maps to one form too."""
+    raw = text if isinstance(text, str) else str(text)
+    return _URL.sub("http", _MENTION.sub("@user", raw)).strip()[: offline_sentiment.MAX_CHARS]
 
 
 def char_wb_ngrams(text: str) -> list[str]:

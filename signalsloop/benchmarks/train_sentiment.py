@@ -132,6 +132,29 @@ def source_weights(labels: Sequence[np.ndarray]) -> np.ndarray:
     return w * len(w) / w.sum()
 
 
+def char_vocabulary(texts: list[str]) -> list[str]:
+    """The :data:`VOCABULARY` most frequent character n-grams seen in at least
+    :data:`MIN_DF` texts, ties broken by the n-gram itself.
+
+    scikit-learn's ``max_features`` picks the same n-grams but breaks ties at
+    the cut with numpy's unstable argsort, whose SIMD kernels order equal
+    counts differently on different CPUs (two machines kept 37 different
+    n-grams), so the weights file would depend on where it was trained."""
+    from sklearn.feature_extraction.text import CountVectorizer
+
+    counter = CountVectorizer(analyzer="char_wb", ngram_range=sentiment_model.NGRAM_RANGE, min_df=MIN_DF,
+                              dtype=np.int64)
+    totals = np.asarray(counter.fit_transform(texts).sum(axis=0)).ravel()
+    return most_frequent(counter.get_feature_names_out().tolist(), totals.tolist(), VOCABULARY)
+
+
+def most_frequent(names: list[str], counts: list[int], k: int) -> list[str]:
+    """The ``k`` names of highest count, equal counts by name, returned sorted:
+    the same whatever order they come in."""
+    kept = sorted(zip(names, counts, strict=True), key=lambda nc: (-nc[1], nc[0]))[:k]
+    return sorted(name for name, _ in kept)
+
+
 def fit(parts: Sequence[Part], c: float, grams: bool = True) -> Fitted:
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
@@ -141,9 +164,10 @@ def fit(parts: Sequence[Part], c: float, grams: bool = True) -> Fitted:
     lexicon = sentiment_model.Model.of(mean.tolist(), scale.tolist(), [[0.0] * 3] * len(mean), [0.0] * 3)
     vectorizer = None
     if grams:
-        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=sentiment_model.NGRAM_RANGE, min_df=MIN_DF,
-                                     max_features=VOCABULARY, sublinear_tf=True, dtype=np.float64)
-        vectorizer.fit([t for p in parts for t in p.texts])
+        texts = [t for p in parts for t in p.texts]
+        vectorizer = TfidfVectorizer(analyzer="char_wb", ngram_range=sentiment_model.NGRAM_RANGE,
+                                     vocabulary=char_vocabulary(texts), sublinear_tf=True, dtype=np.float64)
+        vectorizer.fit(texts)
     whole = Part(x, [t for p in parts for t in p.texts], np.concatenate([p.y for p in parts]))
     clf = LogisticRegression(C=c, max_iter=5000).fit(Fitted(lexicon, None, vectorizer).matrix(whole), whole.y,
                                                      sample_weight=source_weights([p.y for p in parts]))
