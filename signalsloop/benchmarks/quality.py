@@ -10,7 +10,9 @@ previous method ("old") beside the current one ("new"):
   against review categories, apps split in halves);
 - duplicates: :mod:`signalsloop.benchmarks.duplicates` on a scratch database:
   the threshold's precision/recall and recall@5 on STS-B dev (weights fit on
-  train), and p50/p95 of one lookup in a project of 100,000 items
+  train), on synthetic technical reports, on real trackers when
+  ``SIGNALSLOOP_TRACKER_DIR`` is set (:mod:`signalsloop.benchmarks.tracker_duplicates`),
+  and p50/p95 of one lookup in a project of 100,000 items
   (``SIGNALSLOOP_BENCH_ITEMS`` to change);
 - similarity: Spearman of cosine vs the STS-B dev score (the embedding alone);
 - runtime: cold start (fresh process: import and first calls), per-item
@@ -240,7 +242,7 @@ def training_cli(run: Callable[[Path, bool], dict[str, object]], out: Path, doc:
 def bench_duplicates(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]:
     import psycopg
 
-    from signalsloop.benchmarks import duplicates, technical_duplicates
+    from signalsloop.benchmarks import duplicates, technical_duplicates, tracker_duplicates
     from signalsloop.operations.hybrid import scratch_database
 
     items = int(os.environ.get("SIGNALSLOOP_BENCH_ITEMS") or 100_000)
@@ -254,6 +256,7 @@ def bench_duplicates(analyzer: OfflineAnalyzer, root: Path) -> dict[str, object]
             "threshold_on_stsb_dev": duplicates.threshold_meaning(conn, analyzer, root, DEFAULT_DUPLICATE_THRESHOLD),
             "retrieval_on_stsb_dev": duplicates.retrieval(conn, analyzer, root),
             "retrieval_on_synthetic_technical_reports": technical_duplicates.run(conn, analyzer),
+            "retrieval_on_real_trackers": tracker_duplicates.run(conn, analyzer),
             "lookup": duplicates.lookup_latency(conn, analyzer, root, n=items),
         }
 

@@ -118,7 +118,8 @@ def _overlaps(sets: list[set[str]], query: int) -> np.ndarray:
     return np.array([len(q & s) / max(np.sqrt(len(q) * len(s)), 1e-9) for s in sets])
 
 
-def _top(score: np.ndarray, query: int, k: int) -> list[int]:
+def top_k(score: np.ndarray, query: int, k: int) -> list[int]:
+    """The indices of the ``k`` highest scores, ``query`` itself left out, ties in index order."""
     score = score.astype(np.float64).copy()
     score[query] = -np.inf
     return [int(i) for i in np.argsort(-score, kind="stable")[:k]]
@@ -156,13 +157,13 @@ def run(conn: psycopg.Connection, analyzer: OfflineAnalyzer, k: int = 5) -> dict
         shares = lexeme_shares(conn)
         for query, partner in truth:
             cos, lex_old = vectors @ vectors[query], _overlaps(old, query)
-            hits["cosine_only"] += partner in _top(cos, query, k)
-            hits["old_lexical_only"] += partner in _top(lex_old, query, k)
+            hits["cosine_only"] += partner in top_k(cos, query, k)
+            hits["old_lexical_only"] += partner in top_k(lex_old, query, k)
             hits["new_lexical_only"] += partner in lexical_top(conn, project.ids, query, k, shares)
-            hits["old_fused"] += partner in _top(w_cos * cos + w_lex * lex_old + w_bias, query, k)
+            hits["old_fused"] += partner in top_k(w_cos * cos + w_lex * lex_old + w_bias, query, k)
             fused, by_score = fused_top(project, query, vectors[query], k)
             hits["new_fused"] += partner in fused
             hits["new_fused_ordered_by_score"] += partner in by_score
-            hits["char_tfidf_3_5_baseline"] += partner in _top(char[query], query, k)
+            hits["char_tfidf_3_5_baseline"] += partner in top_k(char[query], query, k)
     return {"dataset": f"SYNTHETIC technical bug reports: {len(truth)} duplicate pairs among {len(texts)} reports",
             **{f"recall_at_{k}_{name}": round(v / len(truth), 4) for name, v in hits.items()}}

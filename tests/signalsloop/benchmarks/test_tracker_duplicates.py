@@ -1,0 +1,42 @@
+"""Reading real tracker exports (GitBugs' layout) into duplicate-search queries."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from signalsloop.benchmarks import tracker_duplicates
+
+
+def _write(path: Path, header: list[str], rows: list[list[str]]) -> None:
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+
+
+def _project(root: Path, name: str, reports: list[list[str]], pairs: list[list[str]] | None) -> None:
+    folder = root / name.lower()
+    folder.mkdir()
+    _write(folder / f"{name}_bugs.csv", ["Summary", "Issue id", "Status", "Description"], reports)
+    if pairs is not None:
+        _write(folder / f"{name}_bugs-combined.csv", ["Issue id", "Duplicate id"], pairs)
+
+
+def test_pairs_are_read_once_later_report_first_and_only_when_both_reports_exist(tmp_path: Path) -> None:
+    reports = [["Crash on save", "10", "Closed", "NPE in Writer"], ["Save crashes", "11", "Closed", "same NPE"],
+               ["Saving fails", "12", "Closed", "trace attached"], ["Slow search", "13", "Open", ""]]
+    # 11 lists two duplicates (10 and 12); 10 -> 11 repeats 11 -> 10; 99 is not in the export; 13 -> 13 is no pair.
+    _project(tmp_path, "Demo", reports, [["11", "10, 12"], ["10", "11"], ["13", "99"], ["13", "13"]])
+    _project(tmp_path, "OnlyReports", reports, None)  # no pair file: not a tracker to score
+    found = tracker_duplicates.trackers(tmp_path)
+    assert [t.name for t in found] == ["demo"]
+    demo = found[0]
+    assert demo.texts[0] == "Crash on save\nNPE in Writer"
+    assert demo.pairs == [(1, 0), (2, 1)]  # (query: the later report, the earlier one it should find)
+
+
+def test_without_the_variable_the_run_says_how_to_enable_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(tracker_duplicates.ENV, raising=False)
+    report = tracker_duplicates.run(None, None)  # type: ignore[arg-type]  # nothing is touched when skipped
+    assert tracker_duplicates.ENV in str(report["skipped"])
