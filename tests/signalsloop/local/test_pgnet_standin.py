@@ -184,8 +184,9 @@ def test_the_bench_counts_a_batch_still_open_when_the_phase_ends(net: psycopg.Co
         post(net, slow.url + "/before")
         responses(net, 1, timeout=10)
         after = pgnet_doorbell.last_request(net)
-        for _ in range(3):
-            post(net, slow.url + "/phase")
+        with net.transaction():  # one commit: the three are queued together, so one batch takes them
+            for _ in range(3):
+                post(net, slow.url + "/phase")
         time.sleep(0.3)  # sent, not yet answered: nothing of this phase is visible
         assert net.execute("select count(*) as n from net._http_response where id > %s", (after,)).fetchone()["n"] == 0
         counted = pgnet_doorbell.rings(net, after)

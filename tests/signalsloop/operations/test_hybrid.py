@@ -134,6 +134,27 @@ def test_a_rare_shared_name_outranks_a_shared_template(conn: psycopg.Connection)
         assert 1 not in [m[0] for m in above] and all(m[1] > found[0][1] for m in above)
 
 
+def test_a_report_both_signals_and_its_title_agree_on_is_listed(conn: psycopg.Connection) -> None:
+    """The duplicate is fourth by cosine and fourth by overlap, each list's
+    first three being a different report: ordered by the better of two ranks
+    it would come seventh. It shares the query's title words, and the third
+    list (overlap + title overlap + half the cosine) puts it first. Reports
+    that hold the title's words in their body get no title overlap."""
+    query = "Sync stops after the upgrade\nCalendar entries vanish from the home widget"
+    texts = [query, "Sync stopped since upgrading\nThe widget lost its calendar entries",
+             *(f"Widget glitch {n}\n{query} {extra}" for n, extra in enumerate(("today", "again", "twice"))),
+             *(f"Unrelated wish {n}\nMore colours for charts" for n in range(3))]
+    close = (unit(0, {0: c, 10 + n: float(np.sqrt(1 - c * c))}) for n, c in enumerate((0.99, 0.98, 0.97)))
+    vectors = np.stack([unit(0), unit(0, {0: 0.9, 1: 0.436}), *(unit(0, {0: 0.3, 2 + n: 0.95}) for n in range(3)),
+                        *close])
+    with scratch_project(conn, "m") as project:
+        project.add(texts, vectors)
+        project.matches(0, vectors[0], 5)  # (the first lookup gathers the lexemes' statistics)
+        assert _semantic_only(conn, project, 0, vectors[0])[:4] == [5, 6, 7, 1]
+        assert _lexical_only(conn, project, 0)[3] == 1 and set(_lexical_only(conn, project, 0)[:3]) == {2, 3, 4}
+        assert 1 in [m[0] for m in project.matches(0, vectors[0], 3)]
+
+
 def test_the_threshold_keeps_its_meaning(conn: psycopg.Connection) -> None:
     """With the real offline embeddings: a known duplicate pair scores above the
     default threshold, a known non-pair sharing words below it, and a
