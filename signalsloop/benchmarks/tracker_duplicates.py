@@ -7,7 +7,9 @@ CC BY 4.0: Jira and Bugzilla exports, one folder per project holding
 ``<Name>_bugs-combined.csv`` with ``Issue id`` and ``Duplicate id``, the latter
 possibly a comma-separated list). Every project folder whose report file and
 pair file are both present is scored; a pair counts when both of its reports
-are in the report file.
+are in the report file. A folder of Jahan & Rahman's pair tables (SANER 2023:
+Eclipse, Firefox, Mobile; see :data:`PAIR_COLUMNS`) beside them is scored too,
+its reports being those of its pairs.
 
 Each report is loaded as a post (its summary the title, its description the
 body) into a scratch project of all the project's reports. For every pair the
@@ -22,6 +24,7 @@ TF-IDF 3-5 baseline (scikit-learn). Nothing here was tuned on these reports.
 
 from __future__ import annotations
 
+import ast
 import csv
 import json
 import os
@@ -67,12 +70,59 @@ def load_gitbugs(folder: Path) -> Tracker | None:
     return Tracker(folder.name, texts, [(index[later], index[earlier]) for earlier, later in ordered])
 
 
+#: The pair tables of Jahan & Rahman (SANER 2023, repository
+#: SigmaJahan/Towards-Understanding-the-Impacts-of-Textual-Dissimilarity-on-Duplicate-Bug-Report-Detection,
+#: GPL-3.0): both reports' texts on every row, so the reports are those of the pairs.
+PAIR_COLUMNS = ("Bug ID", "Duplicate_Bug_Ids", "Summary1", "description1", "summary2", "description2")
+
+
+def load_pair_tables(folder: Path) -> Tracker | None:
+    """A folder of ``*_pair.csv`` tables with :data:`PAIR_COLUMNS`, or None."""
+    tables = [rows for path in sorted(folder.glob("*_pair.csv")) if (rows := _rows(path))
+              and all(c in rows[0] for c in PAIR_COLUMNS)]
+    if not tables:
+        return None
+    texts: list[str] = []
+    index: dict[str, int] = {}
+    pairs: set[tuple[str, str]] = set()
+    for row in (r for rows in tables for r in rows):
+        a, b = _id(row["Bug ID"]), _id(row["Duplicate_Bug_Ids"])
+        sides = ((a, row["Summary1"], row["description1"]), (b, row["summary2"], row["description2"]))
+        for issue, title, body in sides:
+            if issue not in index:
+                index[issue] = len(texts)
+                texts.append(f"{_unlist(title)}\n{_unlist(body)}")
+        if a != b:
+            pairs.add((a, b) if _key(a) < _key(b) else (b, a))
+    ordered = sorted(pairs, key=lambda p: (_key(p[0]), _key(p[1])))
+    return Tracker(folder.name, texts, [(index[later], index[earlier]) for earlier, later in ordered])
+
+
+def _id(value: str) -> str:
+    """``"1464351.0"`` (a float column) as ``"1464351"``."""
+    value = value.strip()
+    return value[:-2] if value.endswith(".0") and value[:-2].isdigit() else value
+
+
+def _unlist(value: str) -> str:
+    """The tables write a text as a Python list literal (``['...']``)."""
+    value = (value or "").strip()
+    if value.startswith("[") and value.endswith("]"):
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            return value
+        if isinstance(parsed, list):
+            return " ".join(str(x) for x in parsed).strip()
+    return value
+
+
 def _key(issue_id: str) -> tuple[int, str]:
     return (int(issue_id), "") if issue_id.isdigit() else (sys.maxsize, issue_id)
 
 
 def trackers(root: Path) -> list[Tracker]:
-    found = (load_gitbugs(d) for d in sorted(root.iterdir()) if d.is_dir())
+    found = (load_gitbugs(d) or load_pair_tables(d) for d in sorted(root.iterdir()) if d.is_dir())
     return [t for t in found if t is not None and t.pairs]
 
 

@@ -40,3 +40,19 @@ def test_without_the_variable_the_run_says_how_to_enable_it(monkeypatch: pytest.
     monkeypatch.delenv(tracker_duplicates.ENV, raising=False)
     report = tracker_duplicates.run(None, None)  # type: ignore[arg-type]  # nothing is touched when skipped
     assert tracker_duplicates.ENV in str(report["skipped"])
+
+
+def test_pair_tables_give_each_report_once_with_its_text_unlisted(tmp_path: Path) -> None:
+    folder = tmp_path / "Demo_Pair"
+    folder.mkdir()
+    header = ["", "Bug ID", "Duplicate_Bug_Ids", "Average_Cos_Similarity_Trigram",
+              "Summary1", "description1", "summary2", "description2", "is_similar"]
+    crash, save, slow = ("['Crash on save']", "['npe in writer']"), ("['Save crashes']", "['same npe']"), \
+        ("['Slow export']", "['takes minutes']")
+    # Read in file-name order: the dissimilar table first. It repeats the first pair the other way round.
+    _write(folder / "Demo_textually_dissimilar_pair.csv", header, [["0", "10", "20.0", "0.4", *save, *crash, "1"]])
+    _write(folder / "Demo_textually_similar_pair.csv", header,
+           [["0", "20", "10.0", "0.4", *crash, *save, "1"], ["1", "30", "10.0", "0.1", *slow, *save, "1"]])
+    [demo] = tracker_duplicates.trackers(tmp_path)
+    assert demo.texts == ["Save crashes\nsame npe", "Crash on save\nnpe in writer", "Slow export\ntakes minutes"]
+    assert demo.pairs == [(1, 0), (2, 0)]  # 20 and 30 each look for 10, whose id came as "10" and "10.0"
