@@ -16,7 +16,10 @@ body) into a scratch project of all the project's reports. For every pair the
 later report (higher id) looks for the earlier one, as a new report would:
 recall@5 of the fused search (``match_feedback_hybrid``, in its order), of
 cosine alone, of the weighted lexeme overlap alone, and of the character
-TF-IDF 3-5 baseline (scikit-learn). Nothing here was tuned on these reports.
+TF-IDF 3-5 baseline (scikit-learn). The weights and the threshold were not
+fit on these reports, but the order of ``match_feedback_hybrid``'s third,
+consensus list was chosen with Hadoop, SeaMonkey, Eclipse and Mobile
+(Firefox held out; migration 20261203000101).
 
 ``python -m signalsloop.benchmarks.tracker_duplicates`` prints the figures;
 ``make bench-quality`` includes them when the variable is set.
@@ -65,9 +68,8 @@ def load_gitbugs(folder: Path) -> Tracker | None:
         a = (r.get("Issue id") or "").strip()
         for b in (x.strip() for x in (r.get("Duplicate id") or "").split(",")):
             if a in index and b in index and a != b:
-                pairs.add((a, b) if _key(a) < _key(b) else (b, a))
-    ordered = sorted(pairs, key=lambda p: (_key(p[0]), _key(p[1])))
-    return Tracker(folder.name, texts, [(index[later], index[earlier]) for earlier, later in ordered])
+                pairs.add((a, b))
+    return _tracker(folder.name, texts, index, pairs)
 
 
 #: The pair tables of Jahan & Rahman (SANER 2023, repository
@@ -93,9 +95,14 @@ def load_pair_tables(folder: Path) -> Tracker | None:
                 index[issue] = len(texts)
                 texts.append(f"{_unlist(title)}\n{_unlist(body)}")
         if a != b:
-            pairs.add((a, b) if _key(a) < _key(b) else (b, a))
-    ordered = sorted(pairs, key=lambda p: (_key(p[0]), _key(p[1])))
-    return Tracker(folder.name, texts, [(index[later], index[earlier]) for earlier, later in ordered])
+            pairs.add((a, b))
+    return _tracker(folder.name, texts, index, pairs)
+
+
+def _tracker(name: str, texts: list[str], index: dict[str, int], pairs: set[tuple[str, str]]) -> Tracker:
+    """Each pair once, in id order, as (the later report, the earlier one)."""
+    ordered = sorted({tuple(sorted(p, key=_key)) for p in pairs}, key=lambda p: (_key(p[0]), _key(p[1])))
+    return Tracker(name, texts, [(index[later], index[earlier]) for earlier, later in ordered])
 
 
 def _id(value: str) -> str:
@@ -153,8 +160,11 @@ def score_tracker(conn: psycopg.Connection, analyzer: OfflineAnalyzer, tracker: 
 def run(conn: psycopg.Connection, analyzer: OfflineAnalyzer) -> dict[str, object]:
     """Every tracker under ``$SIGNALSLOOP_TRACKER_DIR``, and the pooled recall over all pairs."""
     root = os.environ.get(ENV)
-    if not root or not Path(root).is_dir():
-        return {"skipped": f"set {ENV} to a GitBugs checkout (github.com/av9ash/gitbugs) to score real trackers"}
+    if not root:
+        return {"skipped": f"set {ENV} to a folder of GitBugs projects (github.com/av9ash/gitbugs) or of"
+                           " SANER 2023 pair tables to score real trackers"}
+    if not Path(root).is_dir():
+        return {"skipped": f"{ENV}={root} is not a directory"}
     report: dict[str, object] = {t.name: score_tracker(conn, analyzer, t) for t in trackers(Path(root))}
     figures = [v for v in report.values() if isinstance(v, dict)]
     total = sum(int(f["pairs"]) for f in figures)

@@ -36,10 +36,12 @@ def test_pairs_are_read_once_later_report_first_and_only_when_both_reports_exist
     assert demo.pairs == [(1, 0), (2, 1)]  # (query: the later report, the earlier one it should find)
 
 
-def test_without_the_variable_the_run_says_how_to_enable_it(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_without_the_variable_the_run_says_how_to_enable_it(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv(tracker_duplicates.ENV, raising=False)
     report = tracker_duplicates.run(None, None)  # type: ignore[arg-type]  # nothing is touched when skipped
     assert tracker_duplicates.ENV in str(report["skipped"])
+    monkeypatch.setenv(tracker_duplicates.ENV, str(tmp_path / "nope"))
+    assert "is not a directory" in str(tracker_duplicates.run(None, None)["skipped"])  # type: ignore[arg-type]
 
 
 def test_pair_tables_give_each_report_once_with_its_text_unlisted(tmp_path: Path) -> None:
