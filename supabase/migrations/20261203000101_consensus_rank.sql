@@ -13,7 +13,7 @@
 -- their places, so a candidate one signal puts first is still in the top
 -- three. recall@5 before / after, this function against the previous one:
 -- Hadoop 0.667-0.682 / 0.712-0.727, SeaMonkey 0.652 / 0.674, Mobile 0.684 /
--- 0.734, Eclipse 0.599 / 0.632, and Firefox 0.539 / 0.577 (left out when
+-- 0.734, Eclipse 0.599 / 0.632-0.636, and Firefox 0.539 / 0.577 (left out when
 -- the order was chosen); STS-B dev 0.970 / 0.970, the synthetic technical
 -- set 1.000 / 1.000. The same sum with title trigram similarity (pg_trgm)
 -- gained about as much on the real sets but lost 0.007 on the synthetic
