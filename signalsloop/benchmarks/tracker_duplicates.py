@@ -19,7 +19,8 @@ cosine alone, of the weighted lexeme overlap alone, and of the character
 TF-IDF 3-5 baseline (scikit-learn). The weights and the threshold were not
 fit on these reports, but the order of ``match_feedback_hybrid``'s third,
 consensus list was chosen with Hadoop, SeaMonkey, Eclipse and Mobile
-(Firefox held out; migration 20261203000101).
+(Firefox held out; migration 20261203000101), and its cosine share, since
+the title weighs double in the overlap (20261203000201), with all five.
 
 ``python -m signalsloop.benchmarks.tracker_duplicates`` prints the figures;
 ``make bench-quality`` includes them when the variable is set.

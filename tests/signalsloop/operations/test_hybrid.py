@@ -138,8 +138,9 @@ def test_a_report_both_signals_and_its_title_agree_on_is_listed(conn: psycopg.Co
     """The duplicate is fourth by cosine and fourth by overlap, each list's
     first three being a different report: ordered by the better of two ranks
     it would come seventh. It shares the query's title words, and the third
-    list (overlap + title overlap + half the cosine) puts it first. Reports
-    that hold the title's words in their body get no title overlap."""
+    list (the overlap, where title words weigh double, + a fifth of the
+    cosine) puts it first. Reports that hold the title's words in their body
+    get no title weight."""
     query = "Sync stops after the upgrade\nCalendar entries vanish from the home widget"
     texts = [query, "Sync stopped since upgrading\nThe widget lost its calendar entries",
              *(f"Widget glitch {n}\n{query} {extra}" for n, extra in enumerate(("today", "again", "twice"))),
@@ -153,6 +154,34 @@ def test_a_report_both_signals_and_its_title_agree_on_is_listed(conn: psycopg.Co
         assert _semantic_only(conn, project, 0, vectors[0])[:4] == [5, 6, 7, 1]
         assert _lexical_only(conn, project, 0)[3] == 1 and set(_lexical_only(conn, project, 0)[:3]) == {2, 3, 4}
         assert 1 in [m[0] for m in project.matches(0, vectors[0], 3)]
+
+
+def _overlap(conn: psycopg.Connection, a: str, b: str) -> float:
+    """lexeme_overlap_weighted of two tsvector literals, every lexeme equally rare."""
+    row = conn.execute("select lexeme_overlap_weighted(%s::tsvector, %s::tsvector, '{}'::jsonb)", (a, b)).fetchone()
+    assert row is not None
+    return float(row[0])
+
+
+def test_words_shared_in_the_title_weigh_more_than_in_the_body(conn: psycopg.Connection) -> None:
+    """Two reports with the same lexemes, the query's words in the title of one
+    and in the body of the other: the title one overlaps more (a title lexeme
+    weighs double, 20261203000201). Where each side is all title or all body,
+    the factor cancels and the overlap is the plain weighted cosine."""
+    def lexemes(title: str, body: str) -> str:
+        row = conn.execute("select feedback_tsvector(%s, %s)::text", (title, body)).fetchone()
+        assert row is not None
+        return str(row[0])
+
+    words, other = "Export crashes with quota error", "Printer tray jams monday"
+    query = lexemes(words, "Clicked it on the reports page")
+    in_title, in_body = lexemes(words, other), lexemes(other, words)
+    assert conn.execute("select strip(%s::tsvector) = strip(%s::tsvector)", (in_title, in_body)).fetchone() == (True,)
+    assert _overlap(conn, query, in_title) > _overlap(conn, query, in_body) + 0.1
+    plain = 2 / np.sqrt(3 * 4)  # 'a b c' and 'b c d e' share two of three and four equal weights
+    for left, right in (("a:1A b:2A c:3A", "b:1A c:2A d:3A e:4A"), ("a:1B b:2B c:3B", "b:1A c:2A d:3A e:4A"),
+                        ("a b c", "b:1B c:2B d:3B e:4B")):
+        assert _overlap(conn, left, right) == pytest.approx(plain)
 
 
 def test_the_threshold_keeps_its_meaning(conn: psycopg.Connection) -> None:
