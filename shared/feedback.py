@@ -18,6 +18,15 @@ def feedback_text(payload: Mapping[str, Any]) -> str:
     return f"{title}. {body}" if title and body else title or body
 
 
+def embedding_text(payload: Mapping[str, Any]) -> str:
+    """What a post's vector is made of: the title on the first line, the body
+    after it, the layout the offline embedder pools apart (and the one
+    ``signalsloop analyze`` lines and their scratch posts use)."""
+    title = str(payload.get("title") or "").strip()
+    body = str(payload.get("body") or "").strip()
+    return f"{title}\n{body}" if title and body else title or body
+
+
 def load_post(store: Store, feedback_id: UUID) -> dict[str, Any] | None:
     rows = store.select("posts", eq={"id": feedback_id})
     return rows[0] if rows else None

@@ -16,7 +16,7 @@ from typing import Any
 from shared.agent import Decision, Deps
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD
 from shared.events import DomainEvent, EventType
-from shared.feedback import feedback_text
+from shared.feedback import embedding_text
 from shared.project_settings import check_project_settings
 from shared.publish import follow_on
 from shared.store import Write
@@ -41,7 +41,7 @@ class DuplicateAgent:
         """One round trip besides the ledger's (duplicate_context): the
         project's settings and the search with the titles of what it found."""
         analyzer = deps.analyzer
-        [embedding] = analyzer.embed([feedback_text(event.payload)])
+        [embedding] = analyzer.embed([embedding_text(event.payload)])
         found = deps.store.rpc("duplicate_context", {
             "p_project_id": event.project_id, "p_feedback_id": event.aggregate_id,
             "p_model": analyzer.embedding_model, "p_embedding": embedding,

@@ -22,7 +22,7 @@ from shared import theme_space
 from shared.agent import Decision, Deps
 from shared.clustering import DEFAULT_THEME_THRESHOLD, assign, cosine, update_centroid
 from shared.events import DomainEvent, EventType
-from shared.feedback import feedback_text, load_post, project_settings
+from shared.feedback import embedding_text, feedback_text, load_post, project_settings
 from shared.publish import follow_on, stable_id
 from shared.store import Write
 
@@ -61,7 +61,7 @@ class ThemeAgent:
         text = feedback_text(post or {})
         stored = store.select("feedback_embeddings", eq={"feedback_id": feedback_id, "model": embedding_model},
                               columns=["embedding"])
-        raw = _vector(stored[0]["embedding"]) if stored else deps.analyzer.embed([text])[0]
+        raw = _vector(stored[0]["embedding"]) if stored else deps.analyzer.embed([embedding_text(post or {})])[0]
         embedding = [float(x) for x in theme_space.theme_vectors(np.asarray(raw), embedding_model)[0]]
         name = None
         if post and not links and _joins(embedding, themes, similarity) is None:

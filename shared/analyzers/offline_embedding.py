@@ -6,8 +6,9 @@ is the mean of its tokens' rows. We read the wheel's own files
 instead of calling ``WordLlama.load`` because importing ``wordllama`` calls
 ``logging.basicConfig(level=INFO)`` (it would reconfigure the host's logging),
 imports ``requests``, and pads every batch to its longest text, which turns
-one 100k-character text into hundreds of megabytes. The vectors are the same
-as ``WordLlama.load(...).embed(texts, norm=True)`` up to token truncation.
+one 100k-character text into hundreds of megabytes. A one-line text's vector
+is the same as ``WordLlama.load(...).embed(texts, norm=True)`` up to token
+truncation; a longer text's first line is pooled apart (see ``embed``).
 Nothing is downloaded: a missing file is a :class:`ConfigurationError`.
 """
 
@@ -74,23 +75,41 @@ class WordLlamaEmbedder:
             return self._table, self._tokenizer
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """Unit vectors, shape ``(len(texts), DIMENSION)``, float32."""
-        out = np.empty((len(texts), DIMENSION), dtype=np.float32)
-        if not texts:
-            return out
+        """Unit vectors, shape ``(len(texts), DIMENSION)``, float32.
+
+        A text's first line (a post's title, as ``split_text`` and
+        ``embedding_text`` write it) is averaged apart from the rest, and the
+        two unit means are summed: in one mean over a long body (a log, a
+        stack trace, steps) the few title tokens were lost, though duplicates
+        agree most in their titles. A one-line text is embedded as before."""
+        n = len(texts)
+        if not n:
+            return np.empty((0, DIMENSION), dtype=np.float32)
+        heads, rests = zip(*(_parts(t) for t in texts), strict=True)
+        means = self._unit_means([*heads, *rests])
+        out = means[:n] + means[n:]
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12)
+        out[bad] = _fallback_vector()
+        norms[bad] = 1.0
+        out /= norms
+        return out
+
+    def _unit_means(self, texts: Sequence[str]) -> np.ndarray:
+        """The unit mean of each text's token rows; zeros for a text without tokens."""
         table, tok = self._load()
-        encodings = tok.encode_batch([_prepare(t) for t in texts], add_special_tokens=False)
+        encodings = tok.encode_batch(list(texts), add_special_tokens=False)
         lengths = np.array([len(e.ids) for e in encodings], dtype=np.int64)
+        out = np.empty((len(texts), DIMENSION), dtype=np.float32)
         start = 0
         for stop in _chunk_ends(lengths):
             ids = np.fromiter((i for e in encodings[start:stop] for i in e.ids), dtype=np.int64)
             out[start:stop] = _mean_rows(table, ids, lengths[start:stop])
             start = stop
         norms = np.linalg.norm(out, axis=1, keepdims=True)
-        bad = ~np.isfinite(norms[:, 0]) | (norms[:, 0] < 1e-12)
-        out[bad] = _fallback_vector()
-        norms[bad] = 1.0
-        out /= norms
+        good = np.isfinite(norms[:, 0]) & (norms[:, 0] >= 1e-12)
+        out[good] /= norms[good]
+        out[~good] = 0.0
         return out
 
 
@@ -124,6 +143,12 @@ def _prepare(text: str) -> str:
     if not isinstance(text, str):
         text = str(text)
     return text.strip()[:MAX_CHARS]
+
+
+def _parts(text: str) -> tuple[str, str]:
+    """(first line, the rest), each stripped; the rest is empty for one line."""
+    head, _, rest = _prepare(text).partition("\n")
+    return head.strip(), rest.strip()
 
 
 def _fallback_vector() -> np.ndarray:

@@ -14,6 +14,7 @@ from functions.duplicate.agent import MAX_CANDIDATES, Context, decide
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD, cosine
 from shared.events import DomainEvent, EventType
+from shared.feedback import embedding_text
 from shared.store import Write
 from tests.functions.conftest import FEEDBACK, PROJECT, Pipeline, assert_follows, make_event, rows, writes_to
 from tests.helpers import Seed
@@ -130,7 +131,7 @@ def test_a_project_threshold_in_settings_is_used(pipeline: Pipeline, seed: Seed,
     """A paraphrase below the default threshold counts once the project lowers it
     (the threshold applies to the fused score the database computes)."""
     texts = ("Please add dark mode", "The dashboard is too bright at night"), ("Dark theme wanted", "My eyes hurt")
-    vectors = analyzer.embed([f"{t}. {b}" for t, b in texts])
+    vectors = analyzer.embed([embedding_text({"title": t, "body": b}) for t, b in texts])
     probe = seed.project()
     first, second = (seed.post(probe, t, b) for t, b in texts)
     _store_embeddings(seed, probe, analyzer.embedding_model, [first, second], vectors)
@@ -163,7 +164,7 @@ def test_duplicate_context_reads_the_threshold_and_titles_of_its_project_only(
     the given project."""
     texts = [("Please add dark mode", "The dashboard is too bright at night"),
              ("Dark mode please", "Too bright at night")]
-    vectors = analyzer.embed([f"{t}. {b}" for t, b in texts])
+    vectors = analyzer.embed([embedding_text({"title": t, "body": b}) for t, b in texts])
     model = analyzer.embedding_model
     ids: dict[UUID, list[UUID]] = {}
 

@@ -139,6 +139,22 @@ def test_paraphrases_are_closer_than_unrelated_texts(analyzer: OfflineAnalyzer) 
     assert a @ b > b @ c + 0.2
 
 
+def test_a_title_is_pooled_apart_from_a_long_body(analyzer: OfflineAnalyzer) -> None:
+    """Two reports with the same title line and different long bodies stay
+    close: the first line's mean counts as much as the body's. One line is
+    embedded as it was (the same vector as the first line alone), and the
+    vector of title and body is the normalised sum of their two vectors."""
+    title = "Export to CSV crashes"
+    bodies = [" ".join(["Steps: open the reports page and tap the button, then wait for the spinner"] * 20),
+              " ".join(["Log: worker thread stopped, memory at ninety percent, garbage collector busy"] * 20)]
+    a, b = np.array(analyzer.embed([f"{title}\n{body}" for body in bodies]))
+    whole_a, whole_b = np.array(analyzer.embed([f"{title} {body}" for body in bodies]))
+    assert a @ b > whole_a @ whole_b + 0.1
+    head, tail = np.array(analyzer.embed([title, bodies[0]]))
+    np.testing.assert_allclose(a, (head + tail) / np.linalg.norm(head + tail), atol=1e-5)
+    np.testing.assert_allclose(analyzer.embed([f"  {title}  \n  "])[0], head, atol=1e-6)
+
+
 @pytest.mark.parametrize(
     ("texts", "expected"),
     [
