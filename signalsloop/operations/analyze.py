@@ -1,7 +1,11 @@
 """``signalsloop analyze sentiment|similarity|themes``: JSON lines in, JSON lines out.
 
-Each input line is ``{"id": ..., "text": ...}``; each well-formed line gives
-one output line, in input order. A malformed line is reported on stderr with
+Each input line is ``{"id": ..., "text": ...}`` (a text's first line is read
+as a post's title), or ``{"id": ..., "title": ..., "body": ...}`` as a
+``posts`` export has them; each well-formed line gives one output line, in
+input order. A title and body are read as the agents read a post: sentiment
+and theme names from ``feedback_text``, vectors and lexemes from
+``embedding_text`` (the title on its own first line). A malformed line is reported on stderr with
 its line number and makes the exit code 2, but the others are still
 processed. Analyzer calls are batched. Similarity is the duplicate agent's
 hybrid search, run in a throwaway database; themes group lines in the theme
@@ -20,6 +24,7 @@ import numpy as np
 
 from shared import theme_space
 from shared.clustering import DEFAULT_THEME_THRESHOLD, ThemeIndex, unit_rows
+from shared.feedback import embedding_text, feedback_text
 from shared.ports import Analyzer
 
 KINDS = ("sentiment", "similarity", "themes")
@@ -35,7 +40,8 @@ Advance = Callable[[int], None]
 class Record:
     line: int
     id: str | int
-    text: str
+    text: str  # what is embedded and searched: the title, if any, on the first line
+    plain: str  # what sentiment and theme names read (the same for a "text" line)
 
 
 def run_analyze(
@@ -99,9 +105,16 @@ def _parse(number: int, raw: str) -> tuple[Record | None, str]:
     ident, text = obj.get("id"), obj.get("text")
     if isinstance(ident, bool) or not isinstance(ident, str | int) or ident == "":
         return None, '"id" is missing or not a string/integer'
+    post = "title" in obj or "body" in obj
+    if post and "text" in obj:
+        return None, 'give "text" or "title" and "body", not both'
+    if post:
+        if not all(isinstance(obj.get(k), str | None) for k in ("title", "body")):
+            return None, '"title" and "body" must be strings'
+        return Record(number, ident, embedding_text(obj), feedback_text(obj)), ""
     if not isinstance(text, str):
-        return None, '"text" is missing or not a string'
-    return Record(number, ident, text), ""
+        return None, '"text" (or "title" and "body") is missing or not a string'
+    return Record(number, ident, text, text), ""
 
 
 @contextmanager
@@ -129,7 +142,7 @@ def _batches(records: Sequence[Record]) -> Iterator[Sequence[Record]]:
 
 def _sentiment(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advance: Advance) -> None:
     for batch in _batches(records):
-        for rec, s in zip(batch, analyzer.sentiment([r.text for r in batch]), strict=True):
+        for rec, s in zip(batch, analyzer.sentiment([r.plain for r in batch]), strict=True):
             _emit(out, {"id": rec.id, "label": s.label, "score": round(s.score, 4), "model": s.model})
         advance(len(batch))
 
@@ -198,7 +211,7 @@ def _themes(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advance:
     threshold = theme_space.default_threshold(model, DEFAULT_THEME_THRESHOLD)
 
     def first_name(i: int) -> str:  # what the theme agent calls a theme item i starts
-        return theme_space.titled(analyzer.name_theme([records[i].text]), raw[i : i + 1], model)
+        return theme_space.titled(analyzer.name_theme([records[i].plain]), raw[i : i + 1], model)
 
     themes = np.asarray(group_themes(vectors, threshold, first_name), dtype=np.int64)
     names: dict[int, str] = {}
@@ -206,7 +219,7 @@ def _themes(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advance:
         members = np.flatnonzero(themes == theme)
         centroid = unit_rows(vectors[members].mean(axis=0, keepdims=True))[0]
         closest = members[np.argsort(-(vectors[members] @ centroid), kind="stable")]
-        phrase = analyzer.name_theme([records[int(i)].text for i in closest[:NAMING_SAMPLE]])
+        phrase = analyzer.name_theme([records[int(i)].plain for i in closest[:NAMING_SAMPLE]])
         names[theme] = theme_space.titled(phrase, raw[members], model)
     for rec, theme in zip(records, themes.tolist(), strict=True):
         _emit(out, {"id": rec.id, "theme_id": theme + 1, "theme": names[theme]})

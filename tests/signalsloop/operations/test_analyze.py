@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from shared.analyzers.offline import OfflineAnalyzer
+from shared.feedback import embedding_text, feedback_text
 from signalsloop.operations import analyze
 from signalsloop.operations.analyze import run_analyze
 
@@ -73,6 +74,31 @@ def test_malformed_lines_are_reported_and_others_processed(offline: OfflineAnaly
     for line in (2, 3, 5, 6):
         assert f"line {line}:" in err
     assert "line 4:" not in err and "line 1:" not in err
+
+
+def test_a_posts_export_is_read_as_the_agents_read_a_post(db_url: str, offline: OfflineAnalyzer) -> None:
+    """Lines with "title" and "body" (a posts export) are scored as the
+    agents score the post: sentiment of feedback_text, search over
+    embedding_text, the title on its own first line."""
+    posts = [{"id": "a", "title": "Export crashes", "body": "Tapping Export CSV closes the app, every time"},
+             {"id": "b", "title": "Export crashes on Android", "body": "The app closes when I export a CSV"},
+             {"id": "c", "title": "Dark mode", "body": None}, {"id": "d", "body": "Love the new charts"}]
+    code, out, err = _run("sentiment", offline, _jsonl(posts))
+    agent = offline.sentiment([feedback_text(p) for p in posts])
+    assert code == 0 and err == ""
+    assert [(o["label"], o["score"]) for o in out] == [(s.label, round(s.score, 4)) for s in agent]
+    as_text = [{"id": p["id"], "text": embedding_text(p)} for p in posts]
+    code, by_post, _ = _run("similarity", offline, _jsonl(posts), top=3, database_url=db_url)
+    assert code == 0 and by_post == _run("similarity", offline, _jsonl(as_text), top=3, database_url=db_url)[1]
+    assert {o["id"]: o["neighbours"][0]["id"] for o in by_post}["a"] == "b"
+
+
+def test_a_line_with_text_and_a_title_or_odd_fields_is_refused(offline: OfflineAnalyzer) -> None:
+    rows = [{"id": 1, "text": "x", "title": "y"}, {"id": 2, "title": 5, "body": "b"}, {"id": 3, "title": "fine"}]
+    code, out, err = _run("sentiment", offline, _jsonl(rows))
+    assert code == 2 and [o["id"] for o in out] == [3]
+    assert 'line 1: give "text" or "title" and "body", not both' in err
+    assert 'line 2: "title" and "body" must be strings' in err
 
 
 def test_similarity_excludes_self_and_sorts_best_first(db_url: str) -> None:
