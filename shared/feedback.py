@@ -11,20 +11,22 @@ from shared.project_settings import check_project_settings
 from shared.store import Store
 
 
-def feedback_text(payload: Mapping[str, Any]) -> str:
-    """The analysable text of a feedback payload or row: title and body."""
+def _joined(payload: Mapping[str, Any], separator: str) -> str:
     title = str(payload.get("title") or "").strip()
     body = str(payload.get("body") or "").strip()
-    return f"{title}. {body}" if title and body else title or body
+    return f"{title}{separator}{body}" if title and body else title or body
+
+
+def feedback_text(payload: Mapping[str, Any]) -> str:
+    """The analysable text of a feedback payload or row: title and body."""
+    return _joined(payload, ". ")
 
 
 def embedding_text(payload: Mapping[str, Any]) -> str:
     """What a post's vector is made of: the title on the first line, the body
     after it, the layout the offline embedder pools apart (and the one
     ``signalsloop analyze`` lines and their scratch posts use)."""
-    title = str(payload.get("title") or "").strip()
-    body = str(payload.get("body") or "").strip()
-    return f"{title}\n{body}" if title and body else title or body
+    return _joined(payload, "\n")
 
 
 def load_post(store: Store, feedback_id: UUID) -> dict[str, Any] | None:

@@ -5,9 +5,9 @@ as a post's title), or ``{"id": ..., "title": ..., "body": ...}`` as a
 ``posts`` export has them; each well-formed line gives one output line, in
 input order. A title and body are read as the agents read a post: sentiment
 and theme names from ``feedback_text``, vectors and lexemes from
-``embedding_text`` (the title on its own first line). A malformed line is reported on stderr with
-its line number and makes the exit code 2, but the others are still
-processed. Analyzer calls are batched. Similarity is the duplicate agent's
+``embedding_text`` (the title on its own first line). A malformed line is
+reported on stderr with its line number and makes the exit code 2, but the
+others are still processed. Analyzer calls are batched. Similarity is the duplicate agent's
 hybrid search, run in a throwaway database; themes group lines in the theme
 space with the theme agent's rules.
 """
