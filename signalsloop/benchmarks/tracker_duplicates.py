@@ -16,11 +16,17 @@ body) into a scratch project of all the project's reports. For every pair the
 later report (higher id) looks for the earlier one, as a new report would:
 recall@5 of the fused search (``match_feedback_hybrid``, in its order), of
 cosine alone, of the weighted lexeme overlap alone, and of the character
-TF-IDF 3-5 baseline (scikit-learn). The weights and the threshold were not
-fit on these reports, but the order of ``match_feedback_hybrid``'s third,
+TF-IDF 3-5 baseline (scikit-learn). The fused search is scored again with
+each report exported as one line (summary and description, whitespace run
+together), read as ``signalsloop analyze`` reads such a line (its lead as the
+title, :func:`~signalsloop.operations.hybrid.lead_as_title`) and, for
+comparison, as a first line is read otherwise (its first 500 characters the
+title). The weights and the threshold were not fit on these reports, but the
+order of ``match_feedback_hybrid``'s third,
 consensus list was chosen with Hadoop, SeaMonkey, Eclipse and Mobile
 (Firefox held out; migration 20261203000101), and its cosine share, since
-the title weighs double in the overlap (20261203000201), with all five.
+the title weighs double in the overlap (20261203000201), with all five, and
+the lead rule's word limits with them too.
 
 ``python -m signalsloop.benchmarks.tracker_duplicates`` prints the figures;
 ``make bench-quality`` includes them when the variable is set.
@@ -140,7 +146,7 @@ def score_tracker(conn: psycopg.Connection, analyzer: OfflineAnalyzer, tracker: 
 
     from signalsloop.benchmarks.duplicates import fused_top, lexeme_shares, lexical_top
     from signalsloop.benchmarks.technical_duplicates import top_k
-    from signalsloop.operations.hybrid import scratch_project
+    from signalsloop.operations.hybrid import lead_as_title, scratch_project
 
     vectors = analyzer.embed_array(tracker.texts)
     char = TfidfVectorizer(analyzer="char_wb", ngram_range=(3, 5), sublinear_tf=True).fit_transform(tracker.texts)
@@ -154,8 +160,24 @@ def score_tracker(conn: psycopg.Connection, analyzer: OfflineAnalyzer, tracker: 
             hits["cosine_only"] += partner in top_k(vectors @ vectors[query], query, k)
             hits["lexical_only"] += partner in lexical_top(conn, project.ids, query, k, shares)
             hits["char_tfidf_3_5_baseline"] += partner in top_k((char @ char[query].T).toarray().ravel(), query, k)
+    one_line = [" ".join(t.split()) for t in tracker.texts]
+    hits["fused_one_line_export"] = fused_hits(conn, analyzer, [lead_as_title(t) for t in one_line], tracker.pairs, k)
+    hits["fused_one_line_export_without_lead_title"] = fused_hits(conn, analyzer, one_line, tracker.pairs, k)
     return {"reports": len(tracker.texts), "pairs": len(tracker.pairs),
             **{f"recall_at_{k}_{name}": round(v / len(tracker.pairs), 4) for name, v in hits.items()}}
+
+
+def fused_hits(conn: psycopg.Connection, analyzer: OfflineAnalyzer, texts: list[str],
+               pairs: list[tuple[int, int]], k: int) -> int:
+    """Pairs whose earlier report is in the later one's fused top ``k``, the
+    texts loaded as they are (first line the title)."""
+    from signalsloop.benchmarks.duplicates import fused_top
+    from signalsloop.operations.hybrid import scratch_project
+
+    vectors = analyzer.embed_array(texts)
+    with scratch_project(conn, analyzer.embedding_model) as project:
+        project.add(texts, vectors)
+        return sum(partner in fused_top(project, query, vectors[query], k)[0] for query, partner in pairs)
 
 
 def run(conn: psycopg.Connection, analyzer: OfflineAnalyzer) -> dict[str, object]:

@@ -1,15 +1,17 @@
 """``signalsloop analyze sentiment|similarity|themes``: JSON lines in, JSON lines out.
 
 Each input line is ``{"id": ..., "text": ...}`` (a text's first line is read
-as a post's title), or ``{"id": ..., "title": ..., "body": ...}`` as a
-``posts`` export has them; each well-formed line gives one output line, in
-input order. A title and body are read as the agents read a post: sentiment
-and theme names from ``feedback_text``, vectors and lexemes from
-``embedding_text`` (the title on its own first line). A malformed line is
-reported on stderr with its line number and makes the exit code 2, but the
-others are still processed. Analyzer calls are batched. Similarity is the duplicate agent's
-hybrid search, run in a throwaway database; themes group lines in the theme
-space with the theme agent's rules.
+as a post's title; for similarity, a first line of more than 30 words is taken
+as a summary and its description run together, and its lead is the title), or
+``{"id": ..., "title": ..., "body": ...}`` as a ``posts`` export has them; each
+well-formed line gives one output line, in input order. A title and body are
+read as the agents read a post: sentiment and theme names from
+``feedback_text``, vectors and lexemes from ``embedding_text`` (the title on its
+own first line). A malformed line is reported on stderr with its line number
+and makes the exit code 2, but the others are still processed. Analyzer calls
+are batched. Similarity is the duplicate agent's hybrid search, run in a
+throwaway database; themes group lines in the theme space with the theme
+agent's rules.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class Record:
     id: str | int
     text: str  # what is embedded and searched: the title, if any, on the first line
     plain: str  # what sentiment and theme names read (the same for a "text" line)
+    titled: bool = False  # given as "title" and "body", so the first line of ``text`` is a title
 
 
 def run_analyze(
@@ -111,7 +114,7 @@ def _parse(number: int, raw: str) -> tuple[Record | None, str]:
     if post:
         if not all(isinstance(obj.get(k), str | None) for k in ("title", "body")):
             return None, '"title" and "body" must be strings'
-        return Record(number, ident, embedding_text(obj), feedback_text(obj)), ""
+        return Record(number, ident, embedding_text(obj), feedback_text(obj), titled=True), ""
     if not isinstance(text, str):
         return None, '"text" (or "title" and "body") is missing or not a string'
     return Record(number, ident, text, text), ""
@@ -147,24 +150,25 @@ def _sentiment(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advan
         advance(len(batch))
 
 
-def embed_all(records: Sequence[Record], analyzer: Analyzer, advance: Advance) -> np.ndarray:
-    """Unit float32 rows, one per record, embedded in batches."""
-    parts = []
-    for batch in _batches(records):
-        parts.append(np.asarray(analyzer.embed([r.text for r in batch]), dtype=np.float32))
-        advance(len(batch))
+def embed_all(texts: Sequence[str], analyzer: Analyzer) -> np.ndarray:
+    """Unit float32 rows, one per text, embedded in batches."""
+    parts = [np.asarray(analyzer.embed(list(texts[i:i + BATCH])), dtype=np.float32)
+             for i in range(0, len(texts), BATCH)]
     return unit_rows(np.concatenate(parts))
 
 
 def _similarity(records: Sequence[Record], analyzer: Analyzer, out: TextIO, top: int, advance: Advance,
                 database_url: str | None) -> None:
     """Neighbours from the duplicate agent's own SQL (``match_feedback_hybrid``),
-    over the lines loaded into a throwaway project (see :mod:`signalsloop.operations.hybrid`)."""
+    over the lines loaded into a throwaway project (see :mod:`signalsloop.operations.hybrid`).
+    A ``text`` line whose first line is too long for a title is searched with
+    its lead as the title (:func:`~signalsloop.operations.hybrid.lead_as_title`)."""
     import psycopg
 
-    from signalsloop.operations.hybrid import scratch_database, scratch_project
+    from signalsloop.operations.hybrid import lead_as_title, scratch_database, scratch_project
 
-    vectors = embed_all(records, analyzer, lambda n: None)
+    texts = [r.text if r.titled else lead_as_title(r.text) for r in records]
+    vectors = embed_all(texts, analyzer)
     if len(records) < 2:
         for rec in records:
             _emit(out, {"id": rec.id, "neighbours": []})
@@ -172,7 +176,7 @@ def _similarity(records: Sequence[Record], analyzer: Analyzer, out: TextIO, top:
         return
     with scratch_database(database_url) as url, psycopg.connect(url) as conn, \
             scratch_project(conn, analyzer.embedding_model) as project:
-        project.add([r.text for r in records], vectors)
+        project.add(texts, vectors)
         for i, rec in enumerate(records):
             found = project.matches(i, vectors[i], top)
             _emit(out, {"id": rec.id, "neighbours": [{"id": records[j].id, "score": round(score, 4)}
@@ -206,7 +210,7 @@ def group_themes(vectors: np.ndarray, threshold: float = DEFAULT_THEME_THRESHOLD
 
 def _themes(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advance: Advance) -> None:
     model = analyzer.embedding_model
-    raw = embed_all(records, analyzer, lambda n: None)
+    raw = embed_all([r.text for r in records], analyzer)
     vectors = theme_space.theme_vectors(raw, model)
     threshold = theme_space.default_threshold(model, DEFAULT_THEME_THRESHOLD)
 

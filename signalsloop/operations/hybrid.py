@@ -12,6 +12,7 @@ temporary folder (a few seconds) and deleted afterwards.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,12 @@ from shared.store import Write
 #: Posts (and embeddings) sent per statement while loading.
 LOAD_CHUNK = 500
 MAX_TITLE, MAX_BODY = 500, 20_000  # posts' check constraints
+#: A first line of more words than this is not a title but a summary and its
+#: description run together (a one-line export): see :func:`lead_as_title`.
+TITLE_WORDS = 30
+#: The most words of such a line's lead taken as its title.
+LEAD_WORDS = 20
+_SENTENCE_END = re.compile(r"[.?!:;](?=\s)")
 
 
 @contextmanager
@@ -53,6 +60,29 @@ def split_text(text: str) -> tuple[str, str]:
     title = head.strip()[:MAX_TITLE] or " "
     body = (head.strip()[MAX_TITLE:] + "\n" + rest).strip()[:MAX_BODY]
     return title, body
+
+
+def lead_as_title(text: str, title_words: int = TITLE_WORDS, lead_words: int = LEAD_WORDS) -> str:
+    """``text`` with its lead on a first line of its own when its first line is
+    too long to be a title: the first sentence if it has at most ``lead_words``
+    words, else the first ``lead_words`` words; any other text is returned as is.
+
+    The search weighs a title's words double and the embedder pools the first
+    line apart (see ``shared.analyzers.offline_embedding``). An export that runs
+    a summary and its description into one line loses both, and a report's
+    summary is almost always in its first words: on real trackers so exported,
+    this brought recall@5 most of the way back to the titled layout's.
+    """
+    head, _, rest = text.strip().partition("\n")
+    words = head.split()
+    if len(words) <= title_words:
+        return text
+    end = _SENTENCE_END.search(head)
+    if end is not None and len(head[:end.end()].split()) <= lead_words:
+        lead, remainder = head[:end.end()].strip(), head[end.end():].strip()
+    else:
+        lead, remainder = " ".join(words[:lead_words]), " ".join(words[lead_words:])
+    return "\n".join(part for part in (lead, remainder, rest.strip()) if part)
 
 
 class ScratchProject:

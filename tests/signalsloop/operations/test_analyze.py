@@ -134,6 +134,24 @@ def test_similarity_is_the_duplicate_agents_search(db_url: str, offline: Offline
     assert all(0 <= n["score"] <= 1 for o in out for n in o["neighbours"])
 
 
+def test_a_one_line_export_is_searched_with_its_lead_as_the_title(db_url: str, offline: OfflineAnalyzer) -> None:
+    """A report whose summary and description were run into one line is
+    searched as the post of its first sentence and the rest: the neighbours
+    and scores of that posts export, not those of a 40-word title."""
+    log = " ".join(f"at com.acme.Step{i}.run(Step{i}.java:{i})" for i in range(12))
+    reports = [("Exporting a CSV crashes the app.", f"Tapping Export in reports closes it. {log}"),
+               ("CSV export crash on Android.", f"The app closes while exporting to CSV. {log}"),
+               ("Dark mode for the charts page.", "Please add a dark theme to the charts, " + "it hurts " * 12),
+               ("Login fails with SSO.", "Signing in through Okta loops back to the login page " + "again " * 20)]
+    one_line = [{"id": i, "text": f"{title} {body}"} for i, (title, body) in enumerate(reports)]
+    posts = [{"id": i, "title": title, "body": body} for i, (title, body) in enumerate(reports)]
+    code, out, _ = _run("similarity", offline, _jsonl(one_line), top=3, database_url=db_url)
+    assert code == 0 and out == _run("similarity", offline, _jsonl(posts), top=3, database_url=db_url)[1]
+    assert {o["id"]: o["neighbours"][0]["id"] for o in out}[0] == 1
+    whole = [{"id": i, "title": f"{title} {body}"[:500], "body": None} for i, (title, body) in enumerate(reports)]
+    assert out != _run("similarity", offline, _jsonl(whole), top=3, database_url=db_url)[1]
+
+
 def test_similarity_with_one_line_has_no_neighbours(offline: OfflineAnalyzer) -> None:
     code, out, _ = _run("similarity", offline, _jsonl([{"id": "only", "text": "hello"}]))
     assert code == 0 and out == [{"id": "only", "neighbours": []}]

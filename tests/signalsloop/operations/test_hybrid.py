@@ -12,7 +12,14 @@ import pytest
 
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.clustering import DEFAULT_DUPLICATE_THRESHOLD
-from signalsloop.operations.hybrid import ScratchProject, scratch_project, split_text
+from signalsloop.operations.hybrid import (
+    LEAD_WORDS,
+    TITLE_WORDS,
+    ScratchProject,
+    lead_as_title,
+    scratch_project,
+    split_text,
+)
 
 DIM = 256  # the HNSW-indexed size, so the pgvector path is the one tested
 STACK = ("Export crashes: java.lang.NullPointerException at com.acme.export.CsvWriter.flush(CsvWriter.java:88)\n"
@@ -217,3 +224,22 @@ def test_split_text_fits_the_posts_constraints() -> None:
     title, body = split_text("a" * 600 + "\nrest")
     assert len(title) == 500 and body.startswith("a" * 100) and body.endswith("rest")
     assert split_text("") == (" ", "")
+
+
+def test_a_long_first_line_gets_its_lead_as_the_title() -> None:
+    words = " ".join(f"w{i}" for i in range(40))
+    one_line = f"Saving a bookmark crashes the browser. {words}"
+    assert lead_as_title(one_line) == f"Saving a bookmark crashes the browser.\n{words}"
+    # no sentence end early enough: the first LEAD_WORDS words
+    assert lead_as_title(f"{words}\nstack trace") == \
+        " ".join(words.split()[:LEAD_WORDS]) + "\n" + " ".join(words.split()[LEAD_WORDS:]) + "\nstack trace"
+    # a version number's dot is not a sentence end, and no word is lost
+    text = f"Crash in v2.3.1 on start: {words} and more\nline two"
+    laid = lead_as_title(text)
+    assert laid.split("\n")[0] == "Crash in v2.3.1 on start:" and laid.split() == text.split()
+
+
+def test_a_title_sized_first_line_is_left_alone() -> None:
+    title = " ".join(["word"] * TITLE_WORDS)
+    for text in (f"{title}\n" + "body " * 100, "Dark mode please", "", "short\n\nbody"):
+        assert lead_as_title(text) == text
