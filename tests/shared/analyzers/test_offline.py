@@ -155,6 +155,20 @@ def test_a_title_is_pooled_apart_from_a_long_body(analyzer: OfflineAnalyzer) -> 
     np.testing.assert_allclose(analyzer.embed([f"  {title}  \n  "])[0], head, atol=1e-6)
 
 
+def test_a_body_is_averaged_over_its_first_tokens_only(analyzer: OfflineAnalyzer) -> None:
+    """What a long pasted log adds after MAX_TOKENS tokens of a body does not
+    move the vector; what comes before does."""
+    from shared.analyzers.offline_embedding import MAX_TOKENS
+
+    prose = " ".join(["the export button closes the app on every report page"] * (MAX_TOKENS // 10 + 1))
+    log = " ".join(["at com.acme.worker.Thread.run(Thread.java:42) memory ninety percent"] * 40)
+    first, longer, earlier = np.array(analyzer.embed([f"Export crashes\n{prose}", f"Export crashes\n{prose} {log}",
+                                                      f"Export crashes\n{log} {prose}"]))
+    assert len(prose.split()) > MAX_TOKENS  # and so are its tokens
+    np.testing.assert_allclose(first, longer, atol=1e-6)
+    assert first @ earlier < 0.99
+
+
 @pytest.mark.parametrize(
     ("texts", "expected"),
     [
