@@ -33,7 +33,7 @@ DIMENSION = 256
 MAX_CHARS = 20_000
 #: Tokens averaged per part (the first line, the rest). A report's prose
 #: comes before its logs; past 512 tokens the mean drifts toward the log
-#: (real trackers' fused recall@5: 0.646 at 512, 0.639-0.642 at 1,024).
+#: (real trackers' fused recall@5: 0.644-0.646 at 512, 0.639-0.642 at 1,024).
 MAX_TOKENS = 512
 #: Tokens gathered at once (1.5 KB each while averaged): bounds peak memory at ~12 MB.
 CHUNK_TOKENS = 8_192

@@ -21,12 +21,12 @@ each report exported as one line (summary and description, whitespace run
 together), read as ``signalsloop analyze`` reads such a line (its lead as the
 title, :func:`~signalsloop.operations.hybrid.lead_as_title`) and, for
 comparison, as a first line is read otherwise (its first 500 characters the
-title). The weights and the threshold were not fit on these reports, but the
-order of ``match_feedback_hybrid``'s third,
-consensus list was chosen with Hadoop, SeaMonkey, Eclipse and Mobile
-(Firefox held out; migration 20261203000101), and its cosine share, since
-the title weighs double in the overlap (20261203000201), with all five, and
-the lead rule's word limits with them too.
+title). The weights and the threshold were not fit on these reports, but
+the order of ``match_feedback_hybrid``'s third, consensus list was chosen
+with Hadoop, SeaMonkey, Eclipse and Mobile (Firefox held out; migration
+20261203000101), and with all five: its cosine share, since the title weighs
+double in the overlap (20261203000201), the lead rule's word limits and the
+embedder's 512 tokens per part.
 
 ``python -m signalsloop.benchmarks.tracker_duplicates`` prints the figures;
 ``make bench-quality`` includes them when the variable is set.

@@ -20,7 +20,7 @@ import json
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, TypeVar
 
 import numpy as np
 
@@ -36,6 +36,7 @@ NAMING_SAMPLE = 50
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
 
 Advance = Callable[[int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,9 @@ def _emit(stdout: TextIO, obj: dict[str, object]) -> None:
     stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
-def _batches(records: Sequence[Record]) -> Iterator[Sequence[Record]]:
-    for start in range(0, len(records), BATCH):
-        yield records[start : start + BATCH]
+def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), BATCH):
+        yield items[start : start + BATCH]
 
 
 def _sentiment(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advance: Advance) -> None:
@@ -152,8 +153,7 @@ def _sentiment(records: Sequence[Record], analyzer: Analyzer, out: TextIO, advan
 
 def embed_all(texts: Sequence[str], analyzer: Analyzer) -> np.ndarray:
     """Unit float32 rows, one per text, embedded in batches."""
-    parts = [np.asarray(analyzer.embed(list(texts[i:i + BATCH])), dtype=np.float32)
-             for i in range(0, len(texts), BATCH)]
+    parts = [np.asarray(analyzer.embed(list(batch)), dtype=np.float32) for batch in _batches(texts)]
     return unit_rows(np.concatenate(parts))
 
 
