@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from shared.errors import ConfigurationError
+from shared.text import clean_text
 
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
@@ -141,10 +142,11 @@ def _mean_rows(table: np.ndarray, ids: np.ndarray, lengths: np.ndarray) -> np.nd
 
 
 def _prepare(text: str) -> str:
-    """Strip and cut to ``MAX_CHARS``; never fails on odd input."""
+    """Strip and cut to ``MAX_CHARS``; never fails on odd input (a NUL or a
+    lone surrogate, which the tokenizer refuses, is cleaned first)."""
     if not isinstance(text, str):
         text = str(text)
-    return text.strip()[:MAX_CHARS]
+    return clean_text(text).strip()[:MAX_CHARS]
 
 
 def _parts(text: str) -> tuple[str, str]:

@@ -4,7 +4,9 @@ Each input line is ``{"id": ..., "text": ...}`` (a text's first line is read
 as a post's title; for similarity, a first line of more than 30 words is taken
 as a summary and its description run together, and its lead is the title), or
 ``{"id": ..., "title": ..., "body": ...}`` as a ``posts`` export has them; each
-well-formed line gives one output line, in input order. A title and body are
+well-formed line gives one output line, in input order. A NUL in a text is
+dropped and a lone UTF-16 surrogate becomes U+FFFD (:func:`shared.text.clean_text`),
+which PostgreSQL and UTF-8 could not hold. A title and body are
 read as the agents read a post: sentiment and theme names from
 ``feedback_text``, vectors and lexemes from ``embedding_text`` (the title on its
 own first line). A malformed line is reported on stderr with its line number
@@ -28,6 +30,7 @@ from shared import theme_space
 from shared.clustering import DEFAULT_THEME_THRESHOLD, ThemeIndex, unit_rows
 from shared.feedback import embedding_text, feedback_text
 from shared.ports import Analyzer
+from shared.text import clean_text, is_valid_unicode
 
 KINDS = ("sentiment", "similarity", "themes")
 BATCH = 256
@@ -109,6 +112,10 @@ def _parse(number: int, raw: str) -> tuple[Record | None, str]:
     ident, text = obj.get("id"), obj.get("text")
     if isinstance(ident, bool) or not isinstance(ident, str | int) or ident == "":
         return None, '"id" is missing or not a string/integer'
+    if isinstance(ident, str) and not is_valid_unicode(ident):
+        return None, '"id" holds a lone UTF-16 surrogate, so it cannot be written back as UTF-8'
+    obj = {k: clean_text(v) if isinstance(v, str) else v for k, v in obj.items()}
+    text = obj.get("text")
     post = "title" in obj or "body" in obj
     if post and "text" in obj:
         return None, 'give "text" or "title" and "body", not both'

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from shared.errors import BadRequest, NotFound
 from shared.events import ALL_EVENT_TYPES, DomainEvent, EventMetadata
 from shared.store import Store
+from shared.text import is_valid_unicode
 from signalsloop.operations.query import parse_uuid, query
 
 EVENT_COLUMNS = """
@@ -146,7 +147,21 @@ def parse_payload(text: str) -> dict[str, Any]:
         raise BadRequest("--payload is nested too deeply") from None
     if not isinstance(payload, dict):
         raise BadRequest(f"--payload must be a JSON object, not {type(payload).__name__}")
+    _check_strings(payload, "payload")
     return payload
+
+
+def _check_strings(value: Any, where: str) -> None:
+    """``jsonb`` holds neither a NUL nor a lone UTF-16 surrogate, both of which
+    JSON can write; name the field instead of failing in the database."""
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        path = f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]"
+        for text, what in ((key, "a key in " + where), (item, path)):
+            if isinstance(text, str) and ("\x00" in text or not is_valid_unicode(text)):
+                raise BadRequest(f"--payload: {what} holds a NUL or a lone UTF-16 surrogate, "
+                                 "which PostgreSQL cannot store")
+        _check_strings(item, path)
 
 
 def _no_constant(name: str) -> Any:

@@ -125,6 +125,16 @@ def test_embeddings_are_deterministic_and_batch_independent(analyzer: OfflineAna
     np.testing.assert_allclose(together, alone, atol=1e-6)
 
 
+def test_embedding_survives_text_the_tokenizer_refuses(analyzer: OfflineAnalyzer) -> None:
+    """A lone surrogate (JSON can carry one) made the tokenizer raise TypeError;
+    it is read as U+FFFD, and a NUL is dropped."""
+    broken, nul = "lost my bag \ud83d", "crash on\x00 save"
+    got = np.asarray(analyzer.embed([broken, nul]))
+    want = np.asarray(analyzer.embed(["lost my bag \ufffd", "crash on save"]))
+    np.testing.assert_allclose(got, want, atol=1e-6)
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
 def test_paraphrases_are_closer_than_unrelated_texts(analyzer: OfflineAnalyzer) -> None:
     a, b, c = np.array(
         analyzer.embed(

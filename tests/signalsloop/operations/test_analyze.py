@@ -76,6 +76,28 @@ def test_malformed_lines_are_reported_and_others_processed(offline: OfflineAnaly
     assert "line 4:" not in err and "line 1:" not in err
 
 
+@pytest.mark.parametrize("kind", ["similarity", "themes", "sentiment"])
+def test_nul_and_lone_surrogates_are_cleaned_not_fatal(kind: str, db_url: str, offline: OfflineAnalyzer) -> None:
+    """JSON can carry a NUL and a lone surrogate, which PostgreSQL, the tokenizer
+    and UTF-8 output refuse: one such line used to end the whole run."""
+    text = "".join([
+        '{"id": 1, "text": "Export crashes on save\\u0000 with NullPointerException"}\n',
+        '{"id": 2, "text": "NullPointerException when saving the export"}\n',
+        '{"id": 3, "title": "Lost my bag \\ud83d", "body": "still waiting \\udc00"}\n',
+        '{"id": "bad\\udc00", "text": "an id that cannot be written back"}\n',
+    ])
+    out, err = io.StringIO(), io.StringIO()
+    code = run_analyze(kind, offline, io.StringIO(text), out, err, progress=False, database_url=db_url)
+    assert code == 2 and "line 4:" in err.getvalue() and "surrogate" in err.getvalue()
+    out.getvalue().encode("utf-8")  # writable as UTF-8
+    rows = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [r["id"] for r in rows] == [1, 2, 3]
+    if kind == "similarity":
+        assert rows[0]["neighbours"][0]["id"] == 2
+    if kind == "themes":
+        assert all("\ufffd" not in r["theme"] for r in rows)
+
+
 def test_a_posts_export_is_read_as_the_agents_read_a_post(db_url: str, offline: OfflineAnalyzer) -> None:
     """Lines with "title" and "body" (a posts export) are scored as the
     agents score the post: sentiment of feedback_text, search over

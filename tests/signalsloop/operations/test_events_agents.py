@@ -88,6 +88,21 @@ def test_root_event_validation_names_the_problem() -> None:
     assert custom.correlation_id == custom.id and custom.depth == 0
 
 
+@pytest.mark.parametrize("payload, where", [
+    ('{"title": "a\\u0000b"}', "payload.title"),
+    ('{"tags": ["ok", "cut \\ud83d"]}', r"payload.tags\[1\]"),
+    ('{"\\udc00": 1}', "a key in payload"),
+])
+def test_a_payload_jsonb_cannot_hold_is_refused_by_name(db: psycopg.Connection[Any], payload: str,
+                                                       where: str) -> None:
+    """JSON can write a NUL and a lone surrogate; ``jsonb`` refuses both, so the
+    CLI names the field instead of failing in the database."""
+    with pytest.raises(BadRequest, match=where):
+        build_root_event("feedback.created", str(uuid4()), payload)
+    with pytest.raises(psycopg.Error), db.transaction():
+        db.execute("select %s::jsonb", (payload,))
+
+
 def test_publish_requires_a_known_project_unless_forced(db: psycopg.Connection[Any], seed: Seed,
                                                         store: PostgresStore) -> None:
     stray = build_root_event("feedback.created", str(uuid4()), "{}")
