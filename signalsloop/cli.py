@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from shared.errors import BadRequest, ConfigurationError, SignalsLoopError
 from signalsloop.cli_view import add_event, event_line, health_table
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR = 0, 1, 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool its reader left
 Handler = Callable[[argparse.Namespace], int]
 
 # Command groups kept in their own modules, each with ``register(subparsers)``.
@@ -57,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except Exception as exc:
         Console(stderr=True).print_exception()
         _error(f"unexpected {type(exc).__name__}: {exc}")
@@ -339,7 +344,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from signalsloop.operations.analyze import run_analyze
 
     analyzer = build_analyzer(load_settings())
-    return run_analyze(args.kind, analyzer, sys.stdin, sys.stdout, sys.stderr, top=args.top)
+    return run_analyze(args.kind, analyzer, sys.stdin.buffer, sys.stdout, sys.stderr, top=args.top)
 
 
 if __name__ == "__main__":

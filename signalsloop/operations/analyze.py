@@ -19,10 +19,10 @@ agent's rules.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TextIO, TypeVar
+from typing import BinaryIO, TextIO, TypeVar
 
 import numpy as np
 
@@ -37,6 +37,10 @@ BATCH = 256
 #: Members (closest to the centroid first) whose texts name a theme.
 NAMING_SAMPLE = 50
 EXIT_OK, EXIT_BAD_INPUT = 0, 2
+#: The most neighbours or themes asked for (the search returns at most its two pools anyway).
+MAX_TOP = 10_000
+#: Line breaks that JSON leaves raw but ``str.splitlines`` splits at: escaped in the output.
+_RAW_BREAKS = str.maketrans({"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"})
 
 Advance = Callable[[int], None]
 T = TypeVar("T")
@@ -54,7 +58,7 @@ class Record:
 def run_analyze(
     kind: str,
     analyzer: Analyzer,
-    stdin: TextIO,
+    stdin: TextIO | BinaryIO,
     stdout: TextIO,
     stderr: TextIO,
     top: int = 5,
@@ -68,8 +72,8 @@ def run_analyze(
     if kind not in KINDS:
         stderr.write(f"unknown analysis {kind!r}; choose one of {', '.join(KINDS)}\n")
         return EXIT_BAD_INPUT
-    if top < 1:
-        stderr.write("--top must be at least 1\n")
+    if not 1 <= top <= MAX_TOP:
+        stderr.write(f"--top must be between 1 and {MAX_TOP}\n")
         return EXIT_BAD_INPUT
     records, bad = read_records(stdin, stderr)
     if records:
@@ -85,15 +89,20 @@ def run_analyze(
     return EXIT_BAD_INPUT if bad else EXIT_OK
 
 
-def read_records(stdin: TextIO, stderr: TextIO) -> tuple[list[Record], int]:
+def read_records(stdin: TextIO | BinaryIO, stderr: TextIO) -> tuple[list[Record], int]:
     """Well-formed records, and how many lines were reported malformed.
-    Blank lines are skipped silently."""
+    Blank lines are skipped silently. A byte stream (the CLI's stdin) is
+    decoded line by line as UTF-8, so one line of another encoding is
+    reported as that line, not a traceback that loses the others; a UTF-8
+    byte-order mark at the start is skipped."""
     records: list[Record] = []
     bad = 0
-    for number, raw in enumerate(stdin, start=1):
-        if not raw.strip():
+    lines: Iterable[str | bytes] = stdin
+    for number, line in enumerate(lines, start=1):
+        raw, problem = _decoded(line, number == 1)
+        if raw is not None and not raw.strip():
             continue
-        record, problem = _parse(number, raw)
+        record, problem = (None, problem) if raw is None else _parse(number, raw)
         if record is None:
             bad += 1
             stderr.write(f"line {number}: {problem}\n")
@@ -102,11 +111,26 @@ def read_records(stdin: TextIO, stderr: TextIO) -> tuple[list[Record], int]:
     return records, bad
 
 
+def _decoded(line: str | bytes, first: bool) -> tuple[str | None, str]:
+    if isinstance(line, str):
+        return (line.removeprefix("\ufeff") if first else line), ""
+    if first and line[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None, "the input is UTF-16 (it starts with a UTF-16 byte-order mark); convert it to UTF-8"
+    try:
+        return line.decode("utf-8-sig" if first else "utf-8"), ""
+    except UnicodeDecodeError as exc:
+        return None, f"not valid UTF-8 (byte 0x{line[exc.start]:02x} at byte {exc.start + 1}); save the input as UTF-8"
+
+
 def _parse(number: int, raw: str) -> tuple[Record | None, str]:
     try:
         obj = json.loads(raw)
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc.msg})"
+    except RecursionError:
+        return None, "not valid JSON here (nested too deeply)"
+    except ValueError as exc:  # e.g. an integer of more than 4,300 digits
+        return None, f"not valid JSON here ({str(exc).split(':')[0]})"
     if not isinstance(obj, dict):
         return None, 'expected an object like {"id": ..., "text": ...}'
     ident, text = obj.get("id"), obj.get("text")
@@ -143,7 +167,7 @@ def _progress(stderr: TextIO, enabled: bool, label: str, total: int) -> Iterator
 
 
 def _emit(stdout: TextIO, obj: dict[str, object]) -> None:
-    stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+    stdout.write(json.dumps(obj, ensure_ascii=False).translate(_RAW_BREAKS) + "\n")
 
 
 def _batches(items: Sequence[T]) -> Iterator[Sequence[T]]:

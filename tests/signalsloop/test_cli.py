@@ -212,3 +212,21 @@ def test_agents_shows_where_the_vote_rate_limit_bit(env: str, seed: Seed, db: ps
     code, out, err = run(capsys, "agents")
     assert code == 0, err
     assert f"rate limit: 3 feedback.voted events held back for user {member} in project {project}" in out
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Any) -> None:
+    """``signalsloop analyze sentiment < big.jsonl | head -1``: the pipe closes
+    under the writer, which used to end in a BrokenPipeError traceback."""
+    import subprocess
+
+    source = tmp_path / "big.jsonl"
+    source.write_text("".join(json.dumps({"id": i, "text": "great app, thanks"}) + "\n" for i in range(20_000)))
+    with source.open("rb") as stdin:
+        proc = subprocess.Popen([sys.executable, "-m", "signalsloop.cli", "analyze", "sentiment"],
+                                stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline())["id"] == 0
+        proc.stdout.close()  # what `head -1` does after its line
+        err = proc.stderr.read()
+        assert proc.wait(timeout=120) == 141
+    assert b"Traceback" not in err and b"BrokenPipeError" not in err

@@ -98,6 +98,47 @@ def test_nul_and_lone_surrogates_are_cleaned_not_fatal(kind: str, db_url: str, o
         assert all("\ufffd" not in r["theme"] for r in rows)
 
 
+def _run_bytes(data: bytes) -> tuple[int, list[dict], str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_analyze("sentiment", OfflineAnalyzer(), io.BytesIO(data), out, err, progress=False)
+    return code, [json.loads(line) for line in out.getvalue().splitlines()], err.getvalue()
+
+
+def test_bytes_that_are_not_utf8_json_are_reported_by_line() -> None:
+    """The CLI reads stdin as bytes: a line of another encoding, a number
+    Python refuses to read, or JSON nested past the recursion limit each used
+    to end the run with a traceback and no output at all."""
+    lines = [
+        b'\xef\xbb\xbf{"id": 1, "text": "great app"}',  # a UTF-8 byte-order mark: skipped
+        b'{"id": 2, "text": "caf\xe9 latin-1"}',
+        b'{"id": 3, "text": "x", "n": 1' + b"0" * 4300 + b"}",
+        b'{"id": 4, "text": "x", "e": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"id": 5, "text": "still read"}',
+    ]
+    code, out, err = _run_bytes(b"\r\n".join(lines) + b"\r\n")
+    assert code == 2
+    assert [o["id"] for o in out] == [1, 5]
+    assert "line 2: not valid UTF-8 (byte 0xe9" in err
+    assert "line 3: not valid JSON" in err and "line 4: not valid JSON here (nested too deeply)" in err
+    assert "line 1:" not in err and "line 5:" not in err
+
+
+def test_a_utf16_input_is_named_as_such() -> None:
+    code, out, err = _run_bytes('{"id": 1, "text": "hi"}\n'.encode("utf-16"))
+    assert code == 2 and out == []
+    assert "line 1: the input is UTF-16" in err
+
+
+def test_raw_line_separators_in_output_are_escaped(offline: OfflineAnalyzer) -> None:
+    """JSON allows U+2028 raw, but ``str.splitlines`` splits at it: escaped,
+    one output line stays one line for any reader."""
+    rows = [{"id": "a\u2028b\x85c", "text": "fine"}, {"id": "d\u2029", "text": "also fine"}]
+    out = io.StringIO()
+    assert run_analyze("sentiment", offline, io.StringIO(_jsonl(rows)), out, io.StringIO(), progress=False) == 0
+    assert len(out.getvalue().splitlines()) == 2
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == [r["id"] for r in rows]
+
+
 def test_a_posts_export_is_read_as_the_agents_read_a_post(db_url: str, offline: OfflineAnalyzer) -> None:
     """Lines with "title" and "body" (a posts export) are scored as the
     agents score the post: sentiment of feedback_text, search over
@@ -209,6 +250,8 @@ def test_analyzer_calls_are_batched(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_unknown_kind_and_bad_top(offline: OfflineAnalyzer) -> None:
     assert _run("colour", offline, "")[0] == 2
     assert _run("similarity", offline, "", top=0)[0] == 2
+    code, out, err = _run("similarity", offline, _jsonl([{"id": 1, "text": "a"}]), top=analyze.MAX_TOP + 1)
+    assert code == 2 and out == [] and f"between 1 and {analyze.MAX_TOP}" in err  # was a psycopg error past int4
     assert _run("themes", offline, "") == (0, [], "")
 
 
