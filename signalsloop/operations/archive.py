@@ -128,8 +128,8 @@ def _checked(raw: bytes, number: int, columns: list[str]) -> str:
     try:
         text = raw.decode()
         value = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"line {number}: not a JSON object ({exc})") from None
+    except (ValueError, RecursionError) as exc:  # bad UTF-8 or JSON, a 4,300-digit integer, absurd nesting
+        raise BadRequest(f"line {number}: not a JSON object ({str(exc)[:200] or type(exc).__name__})") from None
     if not isinstance(value, dict):
         raise BadRequest(f"line {number}: not a JSON object")
     missing = [c for c in columns if c not in value]

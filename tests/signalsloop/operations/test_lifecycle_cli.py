@@ -103,7 +103,8 @@ def test_a_bad_archive_is_one_error_line_and_imports_nothing(db_url: str, db: ps
     db.execute("delete from events")
     lines = good.read_text().splitlines()
     cases = {"notjson.jsonl": [lines[0], "{oops"], "missing.jsonl": [lines[0], '{"id": "x"}'],
-             "array.jsonl": ["[1, 2]"]}
+             "array.jsonl": ["[1, 2]"], "hugeint.jsonl": [lines[0], '{"n": 1' + "0" * 4300 + "}"],
+             "deep.jsonl": [lines[0], "[" * 100_000 + "]" * 100_000]}
     for name, content in cases.items():
         path = tmp_path / name
         path.write_text("\n".join(content) + "\n")
