@@ -16,6 +16,7 @@ Like inngest-py's ``serve``: ``main.py`` is one line, ``serve(Agent())``.
 from __future__ import annotations
 
 import hmac
+import io
 import json
 import logging
 import os
@@ -74,10 +75,31 @@ def check_secret(header: str | None, settings: Settings) -> None:
 def read_body(request: flask.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
-    body = request.stream.read(limit + 1)
+    body = _read(request.stream, limit + 1)
     if len(body) > limit:
         raise PayloadTooLarge(f"body exceeds the {limit}-byte limit")
     return body
+
+
+def _read(stream: Any, size: int) -> bytes:
+    try:
+        return bytes(stream.read(size))
+    except Exception as exc:  # the server's errors for a broken body (gunicorn's
+        # InvalidChunkSize or NoMoreData, werkzeug's ClientDisconnected) have no common base
+        raise BadRequest(f"the request body could not be read ({type(exc).__name__}: {str(exc)[:120]})") from None
+
+
+def refusal(request: flask.Request, error: SignalsLoopError) -> flask.Response:
+    """The error response to a refused request, its unread body left unread.
+
+    functions-framework reads whatever body is left after every response
+    (``request.get_data()``, into memory, before the response is sent), so a
+    300 MB body sent without the secret cost 300 MB and the 401 waited for
+    all of it. The request's stream is replaced by an empty one; the server
+    (gunicorn) skips the rest of the body in small reads if the connection
+    is used again."""
+    request.stream = io.BytesIO()  # werkzeug's cached_property: setting it sets what get_data() reads
+    return respond(error.http_status, error.to_json())
 
 
 def parse_doorbell(body: bytes) -> UUID:
@@ -149,7 +171,7 @@ class Runtime:
             body, status = self.handle(event_id, started)
         except SignalsLoopError as exc:
             log.warning("%s rejected request: %s", self.agent.name, exc.message)
-            return respond(exc.http_status, exc.to_json())
+            return refusal(request, exc)
         body["ms"] = round((time.perf_counter() - started) * 1000, 2)
         return respond(status, body)
 

@@ -22,9 +22,10 @@ import flask
 
 from shared.errors import BadRequest, ConfigurationError, SignalsLoopError, Unauthorized
 from shared.notifiers.slack import NOT_USEFUL, USEFUL
-from shared.runtime import read_body, respond
+from shared.runtime import read_body, refusal, respond
 from shared.settings import Settings, load_settings
 from shared.store import Store
+from shared.text import is_valid_unicode
 
 log = logging.getLogger("signalsloop.slack_actions")
 VERDICTS = {USEFUL: "useful", NOT_USEFUL: "not_useful"}
@@ -51,11 +52,25 @@ def verify(body: bytes, headers: Mapping[str, str], settings: Settings, now: flo
 
     verifier = SignatureVerifier(settings.slack_signing_secret.get_secret_value(), clock=_At())
     lower = {k.lower(): v for k, v in headers.items()}
-    timestamp = lower.get("x-slack-request-timestamp")
-    if not (timestamp or "").strip().isdigit():
+    timestamp = (lower.get("x-slack-request-timestamp") or "").strip()
+    signature = lower.get("x-slack-signature") or ""
+    # Unix seconds in ASCII digits ("²" is a digit to str.isdigit, and int() of
+    # 5,000 digits raises), a signature in ASCII and a UTF-8 body: anything else
+    # made slack-sdk raise before it compared, a 500 for an unsigned request.
+    if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise Unauthorized("missing or malformed X-Slack-Request-Timestamp")
-    if not verifier.is_valid(body, timestamp, lower.get("x-slack-signature")):
+    if not signature.isascii() or not _is_utf8(body):
         raise Unauthorized("bad Slack signature, or a timestamp older than five minutes")
+    if not verifier.is_valid(body, timestamp, signature):
+        raise Unauthorized("bad Slack signature, or a timestamp older than five minutes")
+
+
+def _is_utf8(body: bytes) -> bool:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def parse_verdicts(body: bytes) -> list[Verdict]:
@@ -63,15 +78,21 @@ def parse_verdicts(body: bytes) -> list[Verdict]:
     try:
         form = parse_qs(body.decode(), strict_parsing=True)
         payload = json.loads(form["payload"][0])
-    except (UnicodeDecodeError, ValueError, KeyError) as exc:
-        raise BadRequest(f"expected a form-encoded 'payload' with Slack's JSON: {exc}") from exc
+    except (ValueError, KeyError, RecursionError) as exc:  # bad UTF-8 or JSON, huge integers, deep nesting
+        raise BadRequest(f"expected a form-encoded 'payload' with Slack's JSON: {str(exc)[:200]}") from None
     if not isinstance(payload, dict) or payload.get("type") != "block_actions":
         raise BadRequest("only block_actions interactions are handled")
     user = payload.get("user") or {}
-    if not isinstance(user, dict) or not user.get("id"):
-        raise BadRequest("payload.user.id is missing")
+    if not isinstance(user, dict) or not _storable(user.get("id")) or not user.get("id"):
+        raise BadRequest("payload.user.id is missing or not a string")
+    name = user.get("username") or user.get("name")
+    if name is not None and not _storable(name):
+        raise BadRequest("payload.user.username is not a string PostgreSQL can store")
+    actions = payload.get("actions") or []
+    if not isinstance(actions, list) or not all(isinstance(a, dict) for a in actions):
+        raise BadRequest("payload.actions must be a list of objects")
     verdicts = []
-    for action in payload.get("actions") or []:
+    for action in actions:
         kind = VERDICTS.get(str(action.get("action_id")))
         if kind is None:
             continue
@@ -79,8 +100,13 @@ def parse_verdicts(body: bytes) -> list[Verdict]:
             notification = UUID(str(action.get("value")))
         except ValueError:
             raise BadRequest(f"action value {action.get('value')!r} is not a notification id") from None
-        verdicts.append(Verdict(notification, str(user["id"]), user.get("username") or user.get("name"), kind))
+        verdicts.append(Verdict(notification, user["id"], name, kind))
     return verdicts
+
+
+def _storable(value: object) -> bool:
+    """A string a ``text`` column holds: no NUL, no lone surrogate."""
+    return isinstance(value, str) and "\x00" not in value and is_valid_unicode(value)
 
 
 class SlackActions:
@@ -113,7 +139,7 @@ class SlackActions:
             results = [self.record(v) for v in parse_verdicts(body)]
         except SignalsLoopError as exc:
             log.warning("slack_actions rejected request: %s", exc.message)
-            return respond(exc.http_status, exc.to_json())
+            return refusal(request, exc)
         return respond(200, {"ok": True, "results": results})
 
     def record(self, verdict: Verdict) -> str:

@@ -113,6 +113,51 @@ def test_signed_but_malformed_payloads_get_400(client: Any, seed: Seed, body: by
     assert feedback(seed) == []
 
 
+def _payload(**changes: Any) -> bytes:
+    payload = {"type": "block_actions", "user": {"id": "U1", "username": "ann"},
+               "actions": [{"action_id": "notification_useful", "value": str(uuid4())}], **changes}
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (_payload(actions=[1]), "list of objects"),
+        (_payload(actions="abc"), "list of objects"),
+        (_payload(actions=[None]), "list of objects"),
+        (_payload(user={"id": {"nested": 1}}), "user.id"),
+        (_payload(user={"id": "U1\udc00"}), "user.id"),  # json.dumps writes it as an escape
+        (_payload(user={"id": "U1\x00"}), "user.id"),
+        (_payload(user={"id": "U1", "username": "a\x00b"}), "username"),
+        (b"payload=" + b"%5B" * 100_000, "payload"),  # nesting past the recursion limit
+    ],
+)
+def test_signed_payloads_of_the_wrong_shape_get_400_not_500(client: Any, seed: Seed, body: bytes,
+                                                           says: str) -> None:
+    """Each of these raised inside the function (AttributeError, RecursionError,
+    a psycopg encoding error), a 500 with a traceback."""
+    reply = post(client, body)
+    assert reply.status_code == 400 and says in reply.json["message"], reply.get_data(as_text=True)[:300]
+    assert feedback(seed) == []
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "signature", "body"),
+    [
+        ("9" * 5000, "v0=00", b"payload=x"),  # int() refuses 5,000 digits
+        ("\u00b2", "v0=00", b"payload=x"),  # a digit to str.isdigit, not to int()
+        (None, "v0=\u00e9", b"payload=x"),  # hmac.compare_digest refuses non-ASCII str
+        (None, "v0=00", b"payload=\xff"),  # slack-sdk decodes the body before comparing
+    ],
+)
+def test_unsigned_requests_with_odd_headers_or_bytes_get_401_not_500(client: Any, seed: Seed, timestamp: str | None,
+                                                                    signature: str, body: bytes) -> None:
+    headers = {"X-Slack-Request-Timestamp": timestamp or str(int(time.time())), "X-Slack-Signature": signature}
+    reply = client.post("/", data=body, content_type="application/x-www-form-urlencoded", headers=headers)
+    assert reply.status_code == 401 and reply.json["error"] == "unauthorized"
+    assert feedback(seed) == []
+
+
 def test_unknown_notifications_and_other_buttons_change_nothing(client: Any, seed: Seed) -> None:
     assert post(client, body_for(uuid4())).json["results"] == ["unknown_notification"]
     assert post(client, body_for(a_notification(seed), action="some_other_button")).json["results"] == []

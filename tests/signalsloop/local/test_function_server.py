@@ -86,3 +86,39 @@ def test_half_open_and_silent_connections_are_dropped_and_others_served(server: 
     finally:
         for s in attackers:
             s.close()
+
+
+def _raw_response(server: str, request: bytes, within: float) -> bytes:
+    """What the server answers to ``request`` sent as is, read until it closes or ``within`` passes."""
+    host, port = server.removeprefix("http://").rstrip("/").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(request)
+        sock.settimeout(within)
+        reply = b""
+        try:
+            while chunk := sock.recv(65536):
+                reply += chunk
+        except (TimeoutError, ConnectionResetError):
+            pass
+    return reply
+
+
+def test_a_broken_chunked_body_is_a_400_not_a_500(server: str) -> None:
+    """gunicorn raises its own InvalidChunkSize from the body stream; it came
+    out of the function as a 500 with a traceback."""
+    request = (b"POST / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + SECRET.encode()
+               + b"\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\nzz\r\nabc\r\n0\r\n\r\n")
+    reply = _raw_response(server, request, within=15)
+    assert reply.startswith(b"HTTP/1.1 400"), reply[:300]
+    assert b"could not be read" in reply
+
+
+def test_a_refused_big_body_is_answered_without_waiting_for_the_rest(server: str) -> None:
+    """functions-framework reads the whole body into memory before it sends
+    any response; a refused request's body is now left unread, so the 401
+    comes at once instead of after all of a 300 MB body (or never, from a
+    client that stops sending)."""
+    head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 300000000\r\n\r\n"
+    reply = _raw_response(server, head + b" " * 2_000_000, within=10)  # 2 MB of the 300 MB promised
+    assert reply.startswith(b"HTTP/1.1 401"), reply[:300]
+    assert b"missing or wrong bearer token" in reply
