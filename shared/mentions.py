@@ -45,10 +45,16 @@ def fold(text: str) -> tuple[str, list[int]]:
     return "".join(out), origin
 
 
+def _entries(competitor: Mapping[str, Any], key: str) -> list[str]:
+    """A catalogue row's aliases or domains as strings; a NULL entry (which
+    rows written before 20261204000101 may hold) is no name, not "None"."""
+    return [str(v) for v in competitor.get(key) or [] if v is not None]
+
+
 def _terms(competitor: Mapping[str, Any]) -> list[tuple[str, bool]]:
     """(folded term, is_domain) for a catalogue row, longest first, without blanks."""
-    names = [str(competitor.get("name") or ""), *[str(a) for a in competitor.get("aliases") or []]]
-    domains = [str(d).strip().lower().removeprefix("www.") for d in competitor.get("domains") or []]
+    names = [str(competitor.get("name") or ""), *_entries(competitor, "aliases")]
+    domains = [d.strip().lower().removeprefix("www.") for d in _entries(competitor, "domains")]
     terms = {fold(n.strip())[0]: False for n in names if n.strip()}
     terms.update({fold(d)[0]: True for d in domains if d})
     return sorted(terms.items(), key=lambda t: -len(t[0]))
@@ -112,8 +118,7 @@ def find_mentions(text: str, competitors: Iterable[Mapping[str, Any]]) -> list[M
         if first is None:
             continue
         start, end = origin[first[0]], origin[first[1] - 1] + 1
-        terms = (str(competitor["name"]), *[str(a) for a in competitor.get("aliases") or []],
-                 *[str(d) for d in competitor.get("domains") or []])
+        terms = (str(competitor["name"]), *_entries(competitor, "aliases"), *_entries(competitor, "domains"))
         found.append(Mention(str(competitor["id"]), str(competitor["name"]), text[start:end], start, end,
                              quote_at(text, start, end), tuple(t for t in terms if t.strip())))
     return sorted(found, key=lambda m: (m.start, m.name))

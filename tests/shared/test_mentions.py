@@ -70,3 +70,10 @@ def test_a_long_sentence_is_clipped_around_the_mention() -> None:
 
 def test_a_catalogue_row_without_terms_matches_nothing() -> None:
     assert find_mentions("anything at all", [{"id": "x", "name": " ", "aliases": [""], "domains": [""]}]) == []
+
+
+def test_a_null_alias_or_domain_is_no_name() -> None:
+    """A NULL entry (rows stored before the catalogue's check) was read as the word "None"."""
+    row = {"id": "r", "name": "Rival", "aliases": [None], "domains": [None]}
+    assert find_mentions("none of this works", [row]) == []
+    assert [m.name for m in find_mentions("Rival works", [row])] == ["Rival"]

@@ -194,6 +194,9 @@ ALLOWLIST: list[Row] = [
     ("function", "public.project_settings_problem(jsonb)", "authenticated service_role", "EXECUTE",
      "a pure check that the settings trigger (not security definer) runs as whoever writes a project: "
      "a member creating one, the service role (or an operator) editing settings"),
+    ("function", "public.names_within(text[], integer)", "authenticated service_role", "EXECUTE",
+     "a pure check in competitors' CHECK constraints, which run with the writer's rights: members add "
+     "and edit their projects' competitors, the service role and operators too"),
     ("function", "public.sweep_deliveries(integer) public.run_periodic(integer) public.replay_dead(text) "
                  "public.resolve_stale_notifications() public.prune_rate_limits() "
                  "public.collect_ring_errors(integer) public.record_ring_error(bigint, text) "

@@ -119,8 +119,9 @@ def test_only_the_policy_helpers_are_callable_by_api_roles(db: psycopg.Connectio
         ("dashboard_filters", "authenticated"), ("dashboard_replay_log", "authenticated"),
         ("dashboard_success_metrics", "authenticated"),
         ("is_project_admin", "authenticated"), ("is_project_member", "authenticated"),
-        ("is_project_owner", "authenticated"), ("post_project", "authenticated"),
-        ("project_settings_problem", "authenticated"), ("replay_dead_letters", "authenticated")]
+        ("is_project_owner", "authenticated"), ("names_within", "authenticated"),
+        ("post_project", "authenticated"), ("project_settings_problem", "authenticated"),
+        ("replay_dead_letters", "authenticated")]
 
 
 def test_post_project_reveals_nothing_to_non_members(db: psycopg.Connection, world: dict[str, UUID]) -> None:
@@ -156,3 +157,46 @@ def test_members_edit_a_specs_text_and_status_but_not_where_it_came_from(db: psy
             db.execute(f"update specs set {forged} where id = %s", (spec,))
     row = db.execute("select title, status, source from specs where id = %s", (spec,)).fetchone()
     assert row == {"title": "Dark mode v1", "status": "approved", "source": "human"}
+
+
+def test_a_removed_member_can_no_longer_delete_votes_or_touch_posts(db: psycopg.Connection, seed: Seed,
+                                                                   world: dict[str, UUID]) -> None:
+    """votes_delete_own checked only the voter: after leaving a project, an
+    unfiltered delete still removed one's old votes there (and published
+    feedback.voted into it); posts_edit_own answered a former author's
+    update with an error that told the post still exists."""
+    db.execute("insert into project_members (project_id, user_id, role) values (%s, %s, 'member')",
+               (world["theirs"], world["alice"]))
+    with as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into votes (post_id, user_id) values (%s, %s)", (world["post"], world["alice"]))
+        hers = db.execute("insert into posts (project_id, title, author_id) values (%s, 'Alice was here', %s)"
+                          " returning id", (world["theirs"], world["alice"])).fetchone()["id"]
+    db.execute("delete from project_members where project_id = %s and user_id = %s", (world["theirs"], world["alice"]))
+    voted = len(seed.events("feedback.voted"))
+    with as_role(db, "authenticated", world["alice"]):
+        assert db.execute("delete from votes where true").rowcount == 0
+        assert db.execute("update posts set title = 'edited after leaving' where true").rowcount == 0
+    assert db.execute("select count(*) as n from votes where user_id = %s", (world["alice"],)).fetchone()["n"] == 1
+    assert db.execute("select title from posts where id = %s", (hers,)).fetchone()["title"] == "Alice was here"
+    assert len(seed.events("feedback.voted")) == voted
+    db.execute("insert into project_members (project_id, user_id, role) values (%s, %s, 'member')",
+               (world["theirs"], world["alice"]))
+    with as_role(db, "authenticated", world["alice"]):  # a member again: her own vote is hers to take back
+        assert db.execute("delete from votes where true").rowcount == 1
+
+
+@pytest.mark.parametrize(("aliases", "domains"), [
+    (["ok", None], []), (["   "], []), (["x" * 101], []), ([], ["d" * 254]), ([], [None]),
+])
+def test_competitor_names_are_bounded_and_never_null(db: psycopg.Connection, world: dict[str, UUID],
+                                                     aliases: list[str | None], domains: list[str | None]) -> None:
+    with pytest.raises(psycopg.errors.CheckViolation), as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into competitors (project_id, name, aliases, domains) values (%s, 'Rival', %s, %s)",
+                   (world["mine"], aliases, domains))
+
+
+def test_competitor_names_at_their_limits_are_accepted(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    with as_role(db, "authenticated", world["alice"]):
+        db.execute("insert into competitors (project_id, name, aliases, domains) values (%s, 'Rival', %s, %s)",
+                   (world["mine"], ["a" * 100, "Rival HQ"], ["d" * 253]))
+        assert db.execute("select count(*) as n from competitors").fetchone()["n"] == 1
