@@ -133,7 +133,7 @@ def _parse(number: int, raw: str) -> tuple[Record | None, str]:
         return None, f"not valid JSON here ({str(exc).split(':')[0]})"
     if not isinstance(obj, dict):
         return None, 'expected an object like {"id": ..., "text": ...}'
-    ident, text = obj.get("id"), obj.get("text")
+    ident = obj.get("id")
     if isinstance(ident, bool) or not isinstance(ident, str | int) or ident == "":
         return None, '"id" is missing or not a string/integer'
     if isinstance(ident, str) and not is_valid_unicode(ident):
