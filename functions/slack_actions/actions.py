@@ -25,7 +25,7 @@ from shared.notifiers.slack import NOT_USEFUL, USEFUL
 from shared.runtime import read_body, refusal, respond
 from shared.settings import Settings, load_settings
 from shared.store import Store
-from shared.text import is_valid_unicode
+from shared.text import is_utf8, is_valid_unicode
 
 log = logging.getLogger("signalsloop.slack_actions")
 VERDICTS = {USEFUL: "useful", NOT_USEFUL: "not_useful"}
@@ -59,18 +59,10 @@ def verify(body: bytes, headers: Mapping[str, str], settings: Settings, now: flo
     # made slack-sdk raise before it compared, a 500 for an unsigned request.
     if not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) <= 12):
         raise Unauthorized("missing or malformed X-Slack-Request-Timestamp")
-    if not signature.isascii() or not _is_utf8(body):
+    if not signature.isascii() or not is_utf8(body):
         raise Unauthorized("bad Slack signature, or a timestamp older than five minutes")
     if not verifier.is_valid(body, timestamp, signature):
         raise Unauthorized("bad Slack signature, or a timestamp older than five minutes")
-
-
-def _is_utf8(body: bytes) -> bool:
-    try:
-        body.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def parse_verdicts(body: bytes) -> list[Verdict]:

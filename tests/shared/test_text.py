@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from shared.text import clean_text, is_valid_unicode
+from shared.text import clean_text, is_utf8, is_valid_unicode
 
 
 def test_nul_is_dropped() -> None:
@@ -28,3 +28,8 @@ def test_a_pair_written_as_two_code_points_becomes_one() -> None:
 def test_valid_text_is_returned_unchanged(text: str) -> None:
     assert is_valid_unicode(text)
     assert clean_text(text) == text
+
+
+def test_is_utf8() -> None:
+    assert is_utf8("café 😀".encode())
+    assert not is_utf8(b"caf\xe9") and not is_utf8('"hi"'.encode("utf-16"))
