@@ -23,6 +23,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from shared.errors import BadRequest, ConfigurationError, SignalsLoopError
+from shared.text import is_valid_unicode
 from signalsloop.cli_view import add_event, event_line, health_table
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_ERROR = 0, 1, 2
@@ -52,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_ERROR
+    if (problem := _undecodable(args)) is not None:
+        _error(problem)
+        return EXIT_ERROR
     try:
         return int(handler(args) or EXIT_OK)
     except SignalsLoopError as exc:
@@ -66,6 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         Console(stderr=True).print_exception()
         _error(f"unexpected {type(exc).__name__}: {exc}")
         return EXIT_UNEXPECTED
+
+
+def _undecodable(args: argparse.Namespace) -> str | None:
+    """Python keeps argument bytes that are not UTF-8 as lone surrogates, which
+    PostgreSQL's driver cannot encode (a traceback deep in a query): name the
+    argument instead."""
+    for name, value in vars(args).items():
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not is_valid_unicode(item):
+                return f"the value of {name.replace('_', '-')} is not valid UTF-8"
+    return None
 
 
 def _error(message: str) -> None:

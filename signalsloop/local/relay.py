@@ -210,6 +210,10 @@ def main(args: Any) -> int:
     from shared.settings import load_settings
     from signalsloop.db import check_url
 
+    if not 0.05 <= args.sweep_interval <= 3600:  # NaN fails this too
+        raise ConfigurationError("--sweep-interval must be between 0.05 and 3600 seconds")
+    if args.concurrency is not None and not 1 <= args.concurrency <= 1000:
+        raise ConfigurationError("--concurrency must be between 1 and 1000 (or left out: each agent's own)")
     settings = load_settings()
     if not settings.database_url:
         raise ConfigurationError("the relay needs DATABASE_URL (a direct Postgres connection for LISTEN)")

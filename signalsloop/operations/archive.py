@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -110,8 +111,10 @@ def import_events(conn: psycopg.Connection[Any], source: IO[bytes], *, fan_out: 
                     batch = []
             if batch:
                 inserted += _insert(conn, insert, batch)
-    except (gzip.BadGzipFile, EOFError) as exc:
+    except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise BadRequest(f"the archive is not a readable gzip file: {exc}") from None
+    except OSError as exc:  # a device or a file that fails while read
+        raise BadRequest(f"the archive could not be read: {exc.strerror or exc}") from None
     except psycopg.Error as exc:
         raise BadRequest(f"import failed, nothing was imported: {str(exc).strip()}") from None
     return ImportResult(read, inserted)

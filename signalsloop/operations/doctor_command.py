@@ -36,8 +36,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 
     from shared.settings import load_settings
 
-    if args.timeout <= 0 or args.window <= 0:
-        raise ConfigurationError("--timeout and --window must be positive")
+    if not 0 < args.timeout <= 600:  # NaN fails this too; httpx refuses inf
+        raise ConfigurationError("--timeout must be above 0 and at most 600 seconds")
+    if not 1 <= args.window <= 525_600:  # a year of minutes; doctor_report's window is an integer
+        raise ConfigurationError("--window must be between 1 and 525600 minutes")
     settings = load_settings()
     local = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
     report, source = fetch_report(args, settings)

@@ -145,23 +145,37 @@ def parse_payload(text: str) -> dict[str, Any]:
         raise BadRequest(f"--payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise BadRequest("--payload is nested too deeply") from None
+    except ValueError as exc:  # an integer of more than 4,300 digits
+        raise BadRequest(f"--payload is not valid JSON here: {str(exc).split(':')[0]}") from None
     if not isinstance(payload, dict):
         raise BadRequest(f"--payload must be a JSON object, not {type(payload).__name__}")
-    _check_strings(payload, "payload")
+    _check_values(payload)
     return payload
 
 
-def _check_strings(value: Any, where: str) -> None:
-    """``jsonb`` holds neither a NUL nor a lone UTF-16 surrogate, both of which
-    JSON can write; name the field instead of failing in the database."""
-    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
-    for key, item in items:
-        path = f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]"
-        for text, what in ((key, "a key in " + where), (item, path)):
-            if isinstance(text, str) and ("\x00" in text or not is_valid_unicode(text)):
-                raise BadRequest(f"--payload: {what} holds a NUL or a lone UTF-16 surrogate, "
-                                 "which PostgreSQL cannot store")
-        _check_strings(item, path)
+#: Levels of nesting a payload may have (events are read and serialized recursively).
+MAX_PAYLOAD_DEPTH = 64
+
+
+def _check_values(payload: dict[str, Any]) -> None:
+    """Refuse, by field, what ``jsonb`` cannot hold (a NUL, a lone UTF-16
+    surrogate, both of which JSON can write) and nesting past
+    :data:`MAX_PAYLOAD_DEPTH`, instead of failing in the database or the
+    serializer. Walked with a stack: a recursive walk would itself overflow."""
+    stack: list[tuple[Any, str, int]] = [(payload, "payload", 1)]
+    while stack:
+        value, where, depth = stack.pop()
+        if depth > MAX_PAYLOAD_DEPTH:
+            raise BadRequest(f"--payload is nested deeper than {MAX_PAYLOAD_DEPTH} levels (at {where[:200]})")
+        items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+        for key, item in items:
+            path = f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]"
+            for text, what in ((key, "a key in " + where), (item, path)):
+                if isinstance(text, str) and ("\x00" in text or not is_valid_unicode(text)):
+                    raise BadRequest(f"--payload: {what[:200]} holds a NUL or a lone UTF-16 surrogate, "
+                                     "which PostgreSQL cannot store")
+            if isinstance(item, dict | list):
+                stack.append((item, path, depth + 1))
 
 
 def _no_constant(name: str) -> Any:

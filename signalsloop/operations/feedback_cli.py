@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     import psycopg
 
 LOCAL_SLUG = "local"
+#: The most sample posts one call makes (all are built in memory, then inserted at once).
+MAX_SAMPLE = 100_000
 
 
 def register(sub: Any) -> None:
@@ -84,8 +86,8 @@ def cmd_post(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.query import parse_uuid
 
-    if args.sample < 0:
-        raise BadRequest("--sample must be 0 or more")
+    if not 0 <= args.sample <= MAX_SAMPLE:
+        raise BadRequest(f"--sample must be between 0 and {MAX_SAMPLE:,}")
     items = [(title, args.body) for title in args.titles] + sample_items(args.sample)
     if not items:
         raise BadRequest("nothing to post: give a TITLE or --sample N")

@@ -19,6 +19,10 @@ from rich.table import Table
 
 from shared.errors import BadRequest
 
+#: A database limit beyond any plan (a billion MB); past it the figures are meaningless.
+MAX_LIMIT_MB = 1_000_000_000
+INT4_MAX = 2**31 - 1  # prune_retention's batch is an integer
+
 
 def register(sub: Any) -> None:
     events = _group(sub, "events")
@@ -68,8 +72,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     if after is not None and after >= before:
         raise BadRequest("--after must be earlier than --before")
     out = Path(args.out or f"events-before-{before.astimezone(UTC):%Y%m%dT%H%M%SZ}.jsonl.gz")
-    with connect(_url()) as conn, open_archive(out, "w") as sink:
-        count = export_events(conn, sink, before, after)
+    try:
+        with connect(_url()) as conn, open_archive(out, "w") as sink:
+            count = export_events(conn, sink, before, after)
+    except OSError as exc:  # a folder, a missing folder, no permission, a full disk
+        raise BadRequest(f"cannot write {out}: {exc.strerror or exc}") from None
     Console(stderr=True).print(f"exported {count} event{'' if count == 1 else 's'} to {out}")
     return 0
 
@@ -89,8 +96,8 @@ def cmd_usage(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.usage import report
 
-    if args.limit_mb <= 0:
-        raise BadRequest("--limit-mb must be positive")
+    if not 0 < args.limit_mb <= MAX_LIMIT_MB:  # NaN fails this too
+        raise BadRequest(f"--limit-mb must be a number above 0 and at most {MAX_LIMIT_MB:,}")
     with connect(_url()) as conn:
         rep = report(conn, limit_mb=args.limit_mb)
     if args.json:
@@ -104,8 +111,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.query import query
 
-    if args.batch < 1:
-        raise BadRequest("--batch must be at least 1")
+    if not 1 <= args.batch <= INT4_MAX:
+        raise BadRequest(f"--batch must be between 1 and {INT4_MAX}")
     with connect(_url()) as conn:
         removed = query(conn, "select public.prune_retention(%s) as r", (args.batch,))[0]["r"]
     print(json.dumps(removed))

@@ -21,6 +21,8 @@ from shared.postgres_store import store_error
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$", re.IGNORECASE)
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+#: The longest duration taken (100 years): "that long ago" must stay a date.
+MAX_DURATION_S = 100 * 365.25 * 86400
 
 
 def query(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> list[dict[str, Any]]:
@@ -45,10 +47,10 @@ def parse_duration(value: str) -> timedelta:
     match = _DURATION.match(value)
     if not match:
         raise BadRequest(f"duration {value!r} is not understood; use e.g. 30s, 10m, 2h, 1d")
-    try:
-        return timedelta(seconds=float(match.group(1)) * _UNITS[match.group(2).lower()])
-    except OverflowError:
-        raise BadRequest(f"duration {value!r} is too long") from None
+    seconds = float(match.group(1)) * _UNITS[match.group(2).lower()]
+    if seconds > MAX_DURATION_S:
+        raise BadRequest(f"duration {value!r} is too long (at most 100 years)")
+    return timedelta(seconds=seconds)
 
 
 def parse_time(value: str, *, now: datetime | None = None) -> datetime:
@@ -62,7 +64,10 @@ def parse_time(value: str, *, now: datetime | None = None) -> datetime:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         raise BadRequest(f"time {value!r} is neither an ISO time (2026-11-28T10:00) nor a duration (10m)") from None
-    return parsed if parsed.tzinfo else parsed.astimezone()
+    try:  # in UTC, so no later conversion can leave the years 1-9999 (0001-01-01+05:00 is year 0 there)
+        return (parsed if parsed.tzinfo else parsed.astimezone()).astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise BadRequest(f"time {value!r} is outside the years 1 to 9999 in UTC") from None
 
 
 def short(value: object, size: int = 8) -> str:

@@ -178,6 +178,26 @@ def test_placeholders_dispatch_to_their_modules(monkeypatch: pytest.MonkeyPatch,
     ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", "[" * 50_000 + "]" * 50_000),
     ("events", "publish", "feedback.created", "--project", "{project}"),
     ("events", "publish", "feedback.created", "--project", "{project}", "--aggregate-id", "{other_post}"),
+    # Found by a fuzz of the CLI: each of these ended in a traceback ("error: unexpected ...", exit 1),
+    # and clock tick published its tick before it failed.
+    ("clock", "tick", "--at", "0001-01-01T00:00:00+05:00"),
+    ("clock", "tick", "--at", "9999-12-31T23:59:59-05:00"),
+    ("events", "export", "--before", "9999-12-31T23:59:59-05:00"),
+    ("events", "tail", "--since", "0001-01-01"),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", '{"n": 1' + "0" * 4300 + "}"),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--payload",
+     '{"a": ' + "[" * 900 + "]" * 900 + "}"),
+    ("notifications", "report", "--since", "99999999d"),
+    ("db", "usage", "--limit-mb", "nan"),
+    ("db", "usage", "--limit-mb", "inf"),
+    ("db", "prune", "--batch", "2147483648"),
+    ("feedback", "post", "--sample", "99999999999999999999"),
+    ("events", "export", "--before", "0s", "--out", "/nonexistent-folder/x.jsonl.gz"),
+    ("events", "export", "--before", "0s", "--out", "/tmp"),
+    ("doctor", "--timeout", "nan"),
+    ("doctor", "--window", "2147483648"),
+    ("rollout", "set", "\udcff", "shadow"),  # a byte that is not UTF-8, as Python keeps it in argv
+    ("feedback", "post", "ok", "--body", "\udcff"),
 ])
 def test_bad_arguments_are_one_error_line_and_exit_2(env: str, seed: Seed, capsys: Any,
                                                      argv: tuple[str, ...]) -> None:
@@ -230,3 +250,16 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Any) -> None
         err = proc.stderr.read()
         assert proc.wait(timeout=120) == 141
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (("relay", "--concurrency", "-1"), "--concurrency must be between 1 and 1000"),
+    (("relay", "--sweep-interval", "nan"), "--sweep-interval must be between"),
+    (("relay", "--sweep-interval", "0"), "--sweep-interval must be between"),
+])
+def test_relay_arguments_are_checked_before_it_starts(env: str, capsys: Any, argv: tuple[str, ...],
+                                                      says: str) -> None:
+    """--concurrency -1 ran until the first ring (then a ValueError from the
+    pool); a sweep interval of 0 or NaN spun or never swept."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == "" and says in err, err

@@ -218,7 +218,9 @@ def test_stuck_and_dead_deliveries_and_open_circuits(env: str, db: psycopg.Conne
 def test_bad_arguments_and_a_database_without_the_migration(env: str, db: psycopg.Connection[Any],
                                                             capsys: Any) -> None:
     assert main(["doctor", "--timeout", "0"]) == 2
-    assert "error: --timeout and --window must be positive" in capsys.readouterr().err
+    assert "error: --timeout must be above 0 and at most 600 seconds" in capsys.readouterr().err
+    assert main(["doctor", "--window", "0"]) == 2
+    assert "error: --window must be between 1 and 525600 minutes" in capsys.readouterr().err
     db.execute("drop function public.doctor_report")
     assert main(["doctor"]) == 2
     assert "apply the migrations" in capsys.readouterr().err

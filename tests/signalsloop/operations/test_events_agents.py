@@ -67,6 +67,16 @@ def test_durations_and_times_parse_and_reject_nonsense() -> None:
     assert parse_time("2026-11-28T10:00").tzinfo is not None, "naive times are taken as local"
     with pytest.raises(BadRequest, match="duration 'ten minutes'"):
         parse_duration("ten minutes")
+    # Times that leave the years 1-9999 once in UTC, and durations past any date, used to
+    # raise OverflowError or ValueError later (clock tick published its tick first).
+    for edge in ("9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00"):
+        with pytest.raises(BadRequest, match="outside the years 1 to 9999"):
+            parse_time(edge)
+    assert parse_time("9999-12-31T23:59:59+00:00").tzinfo == UTC
+    with pytest.raises(BadRequest, match="too long"):
+        parse_duration("99999999d")
+    with pytest.raises(BadRequest, match="too long"):
+        parse_time("99999999d", now=now)
     with pytest.raises(BadRequest, match="not a valid UUID"):
         parse_uuid("nope", "event id")
 
@@ -81,6 +91,11 @@ def test_root_event_validation_names_the_problem() -> None:
         build_root_event("made.up", project, "{}")
     with pytest.raises(BadRequest, match="project id 'x' is not a valid UUID"):
         build_root_event("feedback.created", "x", "{}")
+    with pytest.raises(BadRequest, match="not valid JSON here"):
+        build_root_event("feedback.created", project, '{"n": 1' + "0" * 4300 + "}")
+    with pytest.raises(BadRequest, match="nested deeper than 64 levels"):
+        build_root_event("feedback.created", project, '{"a": ' + "[" * 900 + "]" * 900 + "}")
+    assert build_root_event("feedback.created", project, '{"a": ' + "[" * 60 + "]" * 60 + "}").payload
     with pytest.raises(BadRequest, match="invalid event: type"):
         build_root_event("Not A Type", project, "{}", force=True)
     custom = build_root_event("custom.thing", project, '{"a": 1}', force=True)

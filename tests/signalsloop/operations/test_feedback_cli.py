@@ -44,7 +44,7 @@ def test_posts_go_to_the_given_project(seed: Seed, capsys: pytest.CaptureFixture
         (("feedback", "post"), "nothing to post"),
         (("feedback", "post", "x", "--project", "nope"), "not a valid UUID"),
         (("feedback", "post", "x", "--project", str(UUID(int=7))), "unknown project"),
-        (("feedback", "post", "--sample", "-1"), "--sample must be 0 or more"),
+        (("feedback", "post", "--sample", "-1"), "--sample must be between 0 and 100,000"),
         (("feedback", "post", "ok", "x" * 501), "1-500 characters"),
         (("rollout", "compare", "--agent", "nosuch"), "unknown agent"),
         (("rollout", "history", "--limit", "0"), "--limit must be 1 or more"),

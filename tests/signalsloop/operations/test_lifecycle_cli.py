@@ -165,7 +165,7 @@ def test_db_usage_figures_match_the_catalog(db_url: str, db: psycopg.Connection,
     code, out, _ = run(capsys, "db", "usage")
     assert code == 0 and "event_deliveries" in out and "without retention" in out and "limit reached" in out
     code, _, err = run(capsys, "db", "usage", "--limit-mb", "0")
-    assert code == 2 and "--limit-mb must be positive" in err
+    assert code == 2 and "--limit-mb must be a number above 0" in err
 
 
 @pytest.mark.usefixtures("env")
