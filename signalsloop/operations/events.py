@@ -7,6 +7,7 @@ Functions return plain dicts and lists (the CLI only formats them) and raise
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -140,7 +141,7 @@ def build_root_event(event_type: str, project: str, payload_json: str, *, aggreg
 
 def parse_payload(text: str) -> dict[str, Any]:
     try:
-        payload = json.loads(text, parse_constant=_no_constant)
+        payload = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise BadRequest(f"--payload is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
@@ -176,6 +177,14 @@ def _check_values(payload: dict[str, Any]) -> None:
                                      "which PostgreSQL cannot store")
             if isinstance(item, dict | list):
                 stack.append((item, path, depth + 1))
+
+
+def _finite(text: str) -> float:
+    """A JSON number Python reads as infinity (``1e999``): jsonb would store it as null."""
+    value = float(text)
+    if math.isinf(value):
+        raise BadRequest(f"--payload holds {text[:40]}, which is too large for a number")
+    return value
 
 
 def _no_constant(name: str) -> Any:

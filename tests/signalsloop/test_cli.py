@@ -175,6 +175,7 @@ def test_placeholders_dispatch_to_their_modules(monkeypatch: pytest.MonkeyPatch,
     ("events", "tail", "--once", "--interval", "nan"),
     ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", '{"a": NaN}'),
     ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", '{"a": -Infinity}'),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", '{"a": 1e999}'),  # was null
     ("events", "publish", "feedback.voted", "--project", "{project}", "--payload", "[" * 50_000 + "]" * 50_000),
     ("events", "publish", "feedback.created", "--project", "{project}"),
     ("events", "publish", "feedback.created", "--project", "{project}", "--aggregate-id", "{other_post}"),
