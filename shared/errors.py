@@ -48,6 +48,13 @@ class BadRequest(SignalsLoopError):
     code = "bad_request"
 
 
+class MethodNotAllowed(SignalsLoopError):
+    """A function takes POST only (functions-framework routes every method to it)."""
+
+    http_status = 405
+    code = "method_not_allowed"
+
+
 class PayloadTooLarge(SignalsLoopError):
     http_status = 413
     code = "payload_too_large"

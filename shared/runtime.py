@@ -1,6 +1,6 @@
 """The agent runtime: turns an HTTP doorbell into runs of an agent.
 
-verify secret (401) -> read body (413) -> check the webhook's shape (400) ->
+POST only (405) -> verify secret (401) -> read body (413) -> check the webhook's shape (400) ->
 claim the delivery of the rung event (unknown or unsubscribed ids: 404; a
 duplicate or finished one answers 200 and runs nothing) -> run it on the
 event as stored in the ledger (the body is only the doorbell) -> go on
@@ -35,6 +35,7 @@ from shared.drain import Drain
 from shared.errors import (
     BadRequest,
     ConfigurationError,
+    MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     PermanentError,
@@ -72,6 +73,12 @@ def check_secret(header: str | None, settings: Settings) -> None:
         raise Unauthorized("missing or wrong bearer token")
 
 
+def check_method(request: flask.Request, what: str) -> None:
+    """Functions take POST only; functions-framework routes every method to them."""
+    if request.method != "POST":
+        raise MethodNotAllowed(f"{request.method} is not allowed: POST {what} here")
+
+
 def read_body(request: flask.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"body of {request.content_length} bytes exceeds the {limit}-byte limit")
@@ -99,7 +106,10 @@ def refusal(request: flask.Request, error: SignalsLoopError) -> flask.Response:
     (gunicorn) skips the rest of the body in small reads if the connection
     is used again."""
     request.stream = io.BytesIO()  # werkzeug's cached_property: setting it sets what get_data() reads
-    return respond(error.http_status, error.to_json())
+    response = respond(error.http_status, error.to_json())
+    if isinstance(error, MethodNotAllowed):
+        response.headers["Allow"] = "POST"
+    return response
 
 
 def parse_doorbell(body: bytes) -> UUID:
@@ -166,6 +176,7 @@ class Runtime:
     def __call__(self, request: flask.Request) -> flask.Response:
         started = time.perf_counter()
         try:
+            check_method(request, "database-webhook payloads")
             check_secret(request.headers.get("Authorization"), self.settings)
             event_id = parse_doorbell(read_body(request, self.settings.max_body_bytes))
             body, status = self.handle(event_id, started)

@@ -22,7 +22,7 @@ import flask
 
 from shared.errors import BadRequest, ConfigurationError, SignalsLoopError, Unauthorized
 from shared.notifiers.slack import NOT_USEFUL, USEFUL
-from shared.runtime import read_body, refusal, respond
+from shared.runtime import check_method, read_body, refusal, respond
 from shared.settings import Settings, load_settings
 from shared.store import Store
 from shared.text import is_utf8, is_valid_unicode
@@ -123,9 +123,8 @@ class SlackActions:
         return self._store
 
     def __call__(self, request: flask.Request) -> flask.Response:
-        if request.method != "POST":
-            return respond(405, {"error": "method_not_allowed", "message": "POST Slack interactions here"})
         try:
+            check_method(request, "Slack interactions")
             body = read_body(request, self.settings.max_body_bytes)
             verify(body, dict(request.headers), self.settings)
             results = [self.record(v) for v in parse_verdicts(body)]

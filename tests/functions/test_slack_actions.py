@@ -27,7 +27,7 @@ SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 def client(store: PostgresStore) -> Any:
     actions = SlackActions(Settings(slack_signing_secret=SecretStr(SIGNING_SECRET)), store)
     app = flask.Flask("slack-actions")
-    app.add_url_rule("/", "handle", lambda: actions(flask.request), methods=["GET", "POST"])
+    app.add_url_rule("/", "handle", lambda: actions(flask.request), methods=["GET", "POST", "PUT", "DELETE"])
     return app.test_client()
 
 
@@ -71,6 +71,13 @@ def test_a_signed_click_is_recorded_once_per_person(client: Any, seed: Seed) -> 
     got = feedback(seed)
     assert [(f["slack_user_id"], f["verdict"]) for f in got] == [("U123", "useful"), ("U999", "not_useful")]
     assert got[0]["notification_id"] == note and got[0]["slack_user_name"] == "ann"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE"])
+def test_other_methods_than_post_get_405_naming_post(client: Any, method: str) -> None:
+    reply = client.open("/", method=method)
+    assert reply.status_code == 405 and reply.headers["Allow"] == "POST"
+    assert reply.json["error"] == "method_not_allowed" and "POST Slack interactions" in reply.json["message"]
 
 
 def test_a_wrong_signature_is_refused_with_401_and_nothing_is_written(client: Any, seed: Seed) -> None:

@@ -89,6 +89,19 @@ def test_requests_without_the_secret_get_401_and_touch_nothing(store: PostgresSt
     assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
 
 
+@pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE"])
+def test_other_methods_than_post_get_405_and_run_nothing(store: PostgresStore, created: dict[str, Any], seed: Seed,
+                                                         method: str) -> None:
+    """functions-framework routes every method to the function; only POST is a doorbell."""
+    runtime = Runtime(ScriptedAgent(), settings=Settings(signalsloop_secret=SECRET, database_url="unused"))
+    app = flask.Flask("t")
+    app.add_url_rule("/", "a", lambda: runtime(flask.request), methods=[method])
+    reply = app.test_client().open("/", method=method, json=webhook(created), headers=auth())
+    assert reply.status_code == 405 and reply.headers["Allow"] == "POST"
+    assert reply.json["error"] == "method_not_allowed" and f"{method} is not allowed" in reply.json["message"]
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
+
+
 def test_missing_secret_setting_refuses_everything(store: PostgresStore, created: dict[str, Any]) -> None:
     runtime = Runtime(ScriptedAgent(), settings=Settings(signalsloop_secret=None))
     app = flask.Flask("t")

@@ -122,3 +122,10 @@ def test_a_refused_big_body_is_answered_without_waiting_for_the_rest(server: str
     reply = _raw_response(server, head + b" " * 2_000_000, within=10)  # 2 MB of the 300 MB promised
     assert reply.startswith(b"HTTP/1.1 401"), reply[:300]
     assert b"missing or wrong bearer token" in reply
+
+
+def test_a_get_is_refused_with_405_before_any_work(server: str) -> None:
+    """functions-framework routes GET (and every other method) to the function."""
+    reply = httpx.get(server, headers={"Authorization": f"Bearer {SECRET}"}, timeout=10)
+    assert reply.status_code == 405 and reply.headers["allow"] == "POST"
+    assert reply.json()["error"] == "method_not_allowed"
