@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_ERROR
-    if (problem := _undecodable(args)) is not None:
+    if (problem := _undecodable(args) or _empty(args)) is not None:
         _error(problem)
         return EXIT_ERROR
     try:
@@ -81,6 +81,27 @@ def _undecodable(args: argparse.Namespace) -> str | None:
             if isinstance(item, str) and not is_valid_unicode(item):
                 return f"the value of {name.replace('_', '-')} is not valid UTF-8"
     return None
+
+
+#: Options where an empty string is a value, not a slip.
+EMPTY_ALLOWED = frozenset({"body"})
+
+
+def _empty(args: argparse.Namespace) -> str | None:
+    """An empty value is refused, not read as the option left out: ``events
+    replay --dead --project "$PROJECT"`` with the variable unset replayed every
+    project's dead letters, and ``dashboard --host ""`` listened everywhere."""
+    for name, value in vars(args).items():
+        if name in EMPTY_ALLOWED:
+            continue
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and not item.strip():
+                label = _LABELS.get(name, name.replace("_", "-"))
+                return f"the value of {label} is empty: leave the option out instead"
+    return None
+
+
+_LABELS = {"start": "--from", "end": "--to"}
 
 
 def _error(message: str) -> None:

@@ -91,6 +91,22 @@ def test_replay_dead_brings_dead_deliveries_back(env: str, seed: Seed, db: psyco
     assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
 
 
+@pytest.mark.parametrize("project", ["", "  "])
+def test_an_empty_project_is_refused_not_read_as_every_project(env: str, seed: Seed, db: psycopg.Connection[Any],
+                                                               capsys: Any, project: str) -> None:
+    """``replay --dead --project "$PROJECT"`` with the variable unset replayed
+    every project's dead letters."""
+    event_id = publish(capsys, seed.project())
+    claim = db.execute("select * from claim_delivery(%s, 'sentiment')", (event_id,)).fetchone()
+    assert claim is not None
+    db.execute("select fail_delivery(%s, %s, 'boom', p_retriable => false)",
+               (claim["delivery_id"], claim["claim_token"]))
+    code, out, err = run(capsys, "replay", "--dead", "--project", project)
+    assert code == 2 and out == ""
+    assert "error: the value of project is empty: leave the option out instead" in err
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "dead"
+
+
 def test_replay_errors(env: str, seed: Seed, capsys: Any) -> None:
     code, _, err = run(capsys, "replay")
     assert code == 2
@@ -199,6 +215,14 @@ def test_placeholders_dispatch_to_their_modules(monkeypatch: pytest.MonkeyPatch,
     ("doctor", "--window", "2147483648"),
     ("rollout", "set", "\udcff", "shadow"),  # a byte that is not UTF-8, as Python keeps it in argv
     ("feedback", "post", "ok", "--body", "\udcff"),
+    # An empty value (an unset shell variable) was read as the option left out.
+    ("events", "tail", "--once", "--project", ""),
+    ("replay", "--dead", "--agent", ""),
+    ("replay", "--type", "feedback.created", "--from", " "),
+    ("clock", "tick", "--project", ""),
+    ("rollout", "rollback", ""),
+    ("events", "publish", "feedback.voted", "--project", "{project}", "--aggregate-id", ""),
+    ("feedback", "post", ""),
 ])
 def test_bad_arguments_are_one_error_line_and_exit_2(env: str, seed: Seed, capsys: Any,
                                                      argv: tuple[str, ...]) -> None:
