@@ -141,6 +141,9 @@ def _checked(raw: bytes, number: int, columns: list[str]) -> str:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + \
                 ([f"unknown {', '.join(unknown)}"] if unknown else [])
         raise BadRequest(f"line {number}: not an event row ({'; '.join(parts)})")
+    for column in ("payload", "metadata"):  # the ledger takes any JSON there; agents read objects only
+        if not isinstance(value[column], dict):
+            raise BadRequest(f"line {number}: {column} must be a JSON object, not {type(value[column]).__name__}")
     return text
 
 

@@ -104,12 +104,17 @@ def test_a_bad_archive_is_one_error_line_and_imports_nothing(db_url: str, db: ps
     lines = good.read_text().splitlines()
     cases = {"notjson.jsonl": [lines[0], "{oops"], "missing.jsonl": [lines[0], '{"id": "x"}'],
              "array.jsonl": ["[1, 2]"], "hugeint.jsonl": [lines[0], '{"n": 1' + "0" * 4300 + "}"],
-             "deep.jsonl": [lines[0], "[" * 100_000 + "]" * 100_000]}
+             "deep.jsonl": [lines[0], "[" * 100_000 + "]" * 100_000],
+             # the ledger's jsonb takes an array; every agent then dead-lettered the event
+             "arraypayload.jsonl": [lines[0], json.dumps(json.loads(lines[1]) | {"payload": [1, 2]})],
+             "nullmetadata.jsonl": [lines[0], json.dumps(json.loads(lines[1]) | {"metadata": None})]}
     for name, content in cases.items():
         path = tmp_path / name
         path.write_text("\n".join(content) + "\n")
         code, _, err = run(capsys, "events", "import", str(path))
         assert code == 2 and err.startswith("error: line") and len(err.strip().splitlines()) == 1, (name, err)
+        if name in ("arraypayload.jsonl", "nullmetadata.jsonl"):
+            assert "line 2: " in err and "must be a JSON object" in err, err
     broken = json.loads(lines[1]) | {"aggregate_id": "not-a-uuid"}
     (tmp_path / "badvalue.jsonl").write_text(lines[0] + "\n" + json.dumps(broken) + "\n")
     code, _, err = run(capsys, "events", "import", str(tmp_path / "badvalue.jsonl"))
