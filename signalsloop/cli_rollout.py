@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.errors import BadRequest
+from signalsloop.cli_view import plain
 
 EXIT_OK = 0
 
@@ -116,9 +117,9 @@ def cmd_history(args: argparse.Namespace) -> int:
     for name in ("when", "who", "agent", "from", "to", "why"):
         table.add_column(name)
     for r in rows:
-        table.add_row(str(r["changed_at"])[:19], r["changed_by"], r["agent"],
+        table.add_row(str(r["changed_at"])[:19], plain(r["changed_by"]), plain(r["agent"]),
                       _side(r["from_mode"], r["from_percent"]), _side(r["to_mode"], r["to_percent"]),
-                      r["reason"] or "-")
+                      plain(r["reason"] or "-"))
     Console(soft_wrap=True).print(table)
     return EXIT_OK
 
@@ -170,7 +171,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         for key in keys:
             table.add_column(key)
         for row in report["disagreements"]:
-            table.add_row(*[str(row.get(k)) for k in keys])
+            table.add_row(*[plain(row.get(k)) for k in keys])
         console.print(table)
     return EXIT_OK
 

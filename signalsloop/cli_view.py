@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
+
+# C0 controls but tab and newline, DEL, C1: ESC sequences recolour, retitle or clear a terminal.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def plain(value: object) -> Text:
+    """Stored text for a terminal cell: never read as rich markup (a reason
+    such as ``[/b]`` raised MarkupError), control characters shown escaped
+    (``\x1b``), never sent to the terminal."""
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value)))
+
 
 _TYPE_STYLES = {"feedback": "bright_blue", "sentiment": "magenta", "theme": "yellow", "duplicate": "cyan",
                 "priority": "bright_red", "spec": "green", "notification": "bright_black"}

@@ -82,6 +82,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def render(data: dict[str, Any], window: str) -> Any:
     from rich.table import Table
 
+    from signalsloop.cli_view import plain
+
     table = Table(title=f"Notifications, last {window}" + (f" · project {data['project']}" if data["project"] else ""),
                   title_justify="left")
     table.add_column("outcome")
@@ -89,7 +91,7 @@ def render(data: dict[str, Any], window: str) -> Any:
     for outcome, n in sorted(data["outcomes"].items()):
         table.add_row(outcome, str(n))
     for reason, n in data["suppressed_by_reason"].items():
-        table.add_row(f"  suppressed: {reason}", str(n))
+        table.add_row(plain(f"  suppressed: {reason}"), str(n))
     table.add_row("digests sent", str(data["digests_sent"]))
     fb = data["feedback"]
     share = "no ratings yet" if fb["useful_share"] is None else f"{fb['useful_share']:.0%}"

@@ -59,6 +59,17 @@ def test_bad_arguments_are_one_error_line_and_write_nothing(seed: Seed, capsys: 
 
 
 @pytest.mark.usefixtures("env")
+def test_rollout_history_shows_stored_text_as_text(seed: Seed, capsys: pytest.CaptureFixture[str]) -> None:
+    """A reason like ``[/b]`` was read as rich markup (MarkupError, exit 1),
+    and an ESC sequence in it reached the operator's terminal."""
+    assert run(capsys, "rollout", "set", "sentiment", "shadow", "--by", "[bold]eve",
+               "--reason", "[/b]\x1b]0;x\x07")[0] == 0
+    code, out, err = run(capsys, "rollout", "history")
+    assert code == 0, err
+    assert "[bold]eve" in out and "[/b]\\x1b]0;x\\x07" in out and "\x1b" not in out
+
+
+@pytest.mark.usefixtures("env")
 def test_rollout_history_lists_the_changes_newest_first(seed: Seed, capsys: pytest.CaptureFixture[str]) -> None:
     assert run(capsys, "rollout", "set", "sentiment", "shadow", "--by", "ana", "--reason", "parallel run")[0] == 0
     code, out, _ = run(capsys, "rollout", "set", "sentiment", "live", "--percent", "25", "--by", "ana")
