@@ -10,7 +10,7 @@ from uuid import UUID
 import pytest
 
 from tests.helpers import Seed
-from tests.signalsloop.test_cli import env, run  # noqa: F401 (env is a fixture)
+from tests.signalsloop.cli.test_cli import env, run  # noqa: F401 (env is a fixture)
 
 
 @pytest.mark.usefixtures("env")

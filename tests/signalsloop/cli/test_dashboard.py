@@ -147,7 +147,7 @@ def test_database_url_wins_over_the_supabase_settings(monkeypatch: pytest.Monkey
     from functions.dashboard.feed import Feed, LiveUpdates, RealtimeSource, TickSource
     from functions.dashboard.service import config_for
     from functions.dashboard.settings import DashboardSettings
-    from signalsloop.operations.dashboard import database_for
+    from signalsloop.cli.dashboard import database_for
 
     monkeypatch.chdir(tmp_path)  # no .env
     for name in SUPABASE_ENV:

@@ -87,7 +87,7 @@ def database_for(settings: Any) -> str | None:
     if settings.supabase_url:  # meant for Supabase, not for a database on this machine
         raise ConfigurationError("SUPABASE_URL without SUPABASE_ANON_KEY: the dashboard reads through PostgREST "
                                  "and signs people in with that key; set it, or DATABASE_URL")
-    from signalsloop.cli import database_url
+    from signalsloop.cli.common import database_url
 
     return database_url()
 

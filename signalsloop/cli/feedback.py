@@ -25,10 +25,10 @@ MAX_SAMPLE = 100_000
 
 
 def register(sub: Any) -> None:
-    from signalsloop.cli import _usage
+    from signalsloop.cli.common import group_usage
 
     feedback = sub.add_parser("feedback", help="post feedback into the local stack (as the web app does)")
-    feedback.set_defaults(handler=_usage(feedback))
+    feedback.set_defaults(handler=group_usage(feedback))
     commands = feedback.add_subparsers(title="feedback commands", metavar="<cmd>")
     post = commands.add_parser("post", help="insert posts; each one publishes feedback.created")
     post.add_argument("titles", nargs="*", metavar="TITLE", help="one post per title")
@@ -82,7 +82,7 @@ def post_feedback(conn: psycopg.Connection[Any], items: list[tuple[str, str]],
 
 def cmd_post(args: argparse.Namespace) -> int:
     from shared.errors import BadRequest
-    from signalsloop.cli import database_url
+    from signalsloop.cli.common import database_url
     from signalsloop.db import connect
     from signalsloop.operations.query import parse_uuid
 

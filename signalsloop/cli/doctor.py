@@ -76,7 +76,7 @@ def _from_supabase(url: str, settings: Any, params: dict[str, Any]) -> dict[str,
 
 def _from_database(params: dict[str, Any]) -> dict[str, Any]:
     from shared.postgres_store import PostgresStore
-    from signalsloop.cli import database_url
+    from signalsloop.cli.common import database_url
     from signalsloop.db import check_url
 
     url = database_url()

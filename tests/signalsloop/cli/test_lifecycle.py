@@ -19,7 +19,7 @@ from shared.settings import load_settings
 from signalsloop.operations.archive import import_events
 from tests.conftest import cloned_database
 from tests.helpers import Seed
-from tests.signalsloop.test_cli import env, run  # noqa: F401 (env is a fixture)
+from tests.signalsloop.cli.test_cli import env, run  # noqa: F401 (env is a fixture)
 
 PAYLOADS = [{"title": "Dark mode ☾ «please»", "body": "line\nbreak \"quoted\" \\ back", "n": 1.50},
             {"nested": {"list": [1, 2.25, None, True], "big": 12345678901234567890}, "emoji": "🚀"},

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.errors import BadRequest
-from signalsloop.cli_view import plain
+from signalsloop.cli.view import plain
 
 EXIT_OK = 0
 
@@ -53,7 +53,7 @@ def register(sub: Any) -> None:
 
 
 def _url() -> str:
-    from signalsloop.cli import database_url
+    from signalsloop.cli.common import database_url
 
     return database_url()
 

@@ -57,7 +57,7 @@ def _group(sub: Any, name: str) -> Any:
 
 
 def _url() -> str:
-    from signalsloop.cli import database_url
+    from signalsloop.cli.common import database_url
 
     return database_url()
 

@@ -11,7 +11,7 @@ import pytest
 
 from shared.publish import clock_tick_id
 from tests.helpers import Seed
-from tests.signalsloop.test_cli import env, run  # noqa: F401 (env is a fixture)
+from tests.signalsloop.cli.test_cli import env, run  # noqa: F401 (env is a fixture)
 
 
 @pytest.mark.usefixtures("env")
