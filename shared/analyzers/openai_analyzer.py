@@ -20,6 +20,14 @@ from uuid import UUID
 from pydantic import BaseModel, ValidationError
 
 from shared.analyzers import openai_competitive
+from shared.analyzers.openai_answers import (
+    SENTIMENT_PROMPT,
+    SPEC_PROMPT,
+    THEME_PROMPT,
+    SentimentBatch,
+    SpecAnswer,
+    ThemeName,
+)
 from shared.analyzers.openai_errors import map_openai_error
 from shared.errors import (
     ConfigurationError,
@@ -27,7 +35,7 @@ from shared.errors import (
     SignalsLoopError,
 )
 from shared.mentions import Mention
-from shared.ports import CompetitorSignal, Evidence, FeedbackItem, Sentiment, SentimentLabel, SpecDraft
+from shared.ports import CompetitorSignal, Evidence, FeedbackItem, Sentiment, SpecDraft
 
 if TYPE_CHECKING:
     import httpx2
@@ -39,57 +47,8 @@ MAX_TEXT_CHARS = 2000  # per input text, to bound tokens
 MAX_SPEC_ITEMS = 40
 
 
-# Answer schemas. Docstrings here would be sent to the model as schema
-# descriptions, so they have none; range keywords are left out too (not every
-# compatible server accepts them) and checked when the ports' models are built.
-class SentimentResult(BaseModel):
-    index: int
-    label: SentimentLabel
-    score: float
-    confidence: float
-
-
-class SentimentBatch(BaseModel):
-    results: list[SentimentResult]
-
-
-class ThemeName(BaseModel):
-    name: str
-
-
-class CitedEvidence(BaseModel):
-    feedback_id: str
-    quote: str
-
-
-class SpecAnswer(BaseModel):
-    title: str
-    problem: str
-    evidence: list[CitedEvidence]
-    user_stories: list[str]
-    acceptance_criteria: list[str]
-    success_metrics: list[str]
-    open_questions: list[str]
-
-
 class _Malformed(Exception):
     """The model answered, but not usefully; worth one re-ask."""
-
-
-SENTIMENT_PROMPT = (
-    "You label the sentiment of product feedback. For every input, identified by its index, "
-    "return label (negative, neutral or positive), score from -1 (very negative) to 1 "
-    "(very positive) and confidence from 0 to 1. Return exactly one result per input."
-)
-THEME_PROMPT = (
-    "You name product-feedback themes. Give a short, plain name of 2 to 5 words for what "
-    "all the given feedback has in common. No quotes, no trailing punctuation."
-)
-SPEC_PROMPT = (
-    "You are a product manager drafting a spec from user feedback. Be concrete and brief. "
-    "Evidence must quote the feedback verbatim and cite its exact id from the input; "
-    "never invent ids. Acceptance criteria must be testable."
-)
 
 
 class OpenAIAnalyzer:
