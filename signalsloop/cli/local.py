@@ -1,11 +1,13 @@
 """Commands that run the system on this machine: ``relay``, ``dev``, ``demo``
-and ``bench``. Each hands its arguments to the module that does the work,
-imported only when the command runs."""
+and ``bench``. Each imports the module that does the work only when it runs;
+``dev`` is here, the others hand their arguments on."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
+import time
 from typing import Any
 
 from shared.errors import ConfigurationError
@@ -24,7 +26,7 @@ def register(sub: Any) -> None:
     dev.add_argument("--advertise-host", default=None,
                      help="host name registered in agents.endpoint_url (e.g. host.docker.internal for pg_net "
                           "in a local Supabase); defaults to --listen")
-    dev.set_defaults(handler=_delegate("signalsloop.local.stack", "main_dev"))
+    dev.set_defaults(handler=cmd_dev)
     demo = sub.add_parser("demo", help="feedback in, agents react, show the chain")
     demo.add_argument("--json", action="store_true")
     demo.add_argument("--keep", action="store_true", help="keep the stack and its dashboard up until Ctrl-C")
@@ -55,3 +57,74 @@ def _delegate(module: str, function: str) -> Handler:
         return int(getattr(target, function)(args) or EXIT_OK)
 
     return run
+
+
+def masked(url: str) -> str:
+    """A connection URL with its password hidden, for printing."""
+    import psycopg
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(url).get("password")
+    except psycopg.ProgrammingError:
+        return url
+    return url.replace(f":{password}@", ":***@") if password else url
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM (``kill PID``) stops the stack as Ctrl-C does, and so does
+    SIGINT when the shell that started ``signalsloop dev &`` ignores it for
+    background jobs: functions, relay, dashboard and PostgreSQL go with it."""
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def cmd_dev(args: Any) -> int:
+    """``signalsloop dev``: run everything until Ctrl-C."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from shared.settings import load_settings
+    from signalsloop import ROOT
+    from signalsloop.db import stop_embedded
+    from signalsloop.local.stack import Stack
+
+    console = Console()
+    _stop_on_signals()
+    settings = load_settings()
+    secret = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
+    stack = Stack(database_url=settings.database_url, base_port=args.base_port,
+                  log_dir=ROOT / ".signalsloop" / "logs", listen_host=args.listen,
+                  advertise_host=args.advertise_host or args.listen)
+    if secret:
+        stack.secret = secret
+    with console.status("starting PostgreSQL, migrating, starting functions and the relay..."):
+        stack.start()
+    table = Table(title="SignalsLoop dev stack")
+    table.add_column("what")
+    table.add_column("where")
+    table.add_row("postgres", masked(stack.database_url or ""))
+    for fn in stack.functions.values():
+        table.add_row(f"function {fn.name}", fn.url)
+    table.add_row("relay", f"LISTEN signalsloop_doorbell, sweep every {stack.sweep_interval}s")
+    table.add_row("dashboard", stack.start_dashboard())
+    table.add_row("logs", str(stack.log_dir))
+    table.add_row("secret", "from SIGNALSLOOP_SECRET" if secret else "generated for this run (set SIGNALSLOOP_SECRET)")
+    console.print(table)
+    shown = masked(stack.database_url or "")
+    console.print(f"Other terminals: export DATABASE_URL='{shown}' then signalsloop events tail, "
+                  "signalsloop agents, ... Ctrl-C stops everything.", soft_wrap=True)
+    try:
+        while True:
+            time.sleep(1)
+    except KeyboardInterrupt:
+        console.print("stopping...")
+    finally:
+        stack.stop()
+        stop_embedded()
+        console.print("stopped: functions, relay" + ("" if settings.database_url else " and PostgreSQL"))
+    return 0

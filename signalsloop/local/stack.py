@@ -1,8 +1,8 @@
 """The whole system on one machine: PostgreSQL (embedded by default), the
 migrations, one functions-framework server per agent, and the relay.
 
-``signalsloop dev`` runs it until Ctrl-C; the demo, the benchmark and the
-end-to-end tests drive the same :class:`Stack`.
+``signalsloop dev`` (:mod:`signalsloop.cli.local`) runs it until Ctrl-C; the
+demo, the benchmark and the end-to-end tests drive the same :class:`Stack`.
 """
 
 from __future__ import annotations
@@ -293,70 +293,3 @@ def throwaway_stack(prefix: str, **options: Any) -> Iterator[Stack]:
         finally:
             stack.stop()
             stop_embedded()
-
-
-def masked(url: str) -> str:
-    """A connection URL with its password hidden, for printing."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    try:
-        password = conninfo_to_dict(url).get("password")
-    except psycopg.ProgrammingError:
-        return url
-    return url.replace(f":{password}@", ":***@") if password else url
-
-
-def _stop_on_signals() -> None:
-    """SIGTERM (``kill PID``) stops the stack as Ctrl-C does, and so does
-    SIGINT when the shell that started ``signalsloop dev &`` ignores it for
-    background jobs: functions, relay, dashboard and PostgreSQL go with it."""
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, interrupt)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-
-
-def main_dev(args: Any) -> int:
-    """``signalsloop dev``: run everything until Ctrl-C."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from shared.settings import load_settings
-
-    console = Console()
-    _stop_on_signals()
-    settings = load_settings()
-    secret = settings.signalsloop_secret.get_secret_value() if settings.signalsloop_secret else None
-    stack = Stack(database_url=settings.database_url, base_port=args.base_port,
-                  log_dir=ROOT / ".signalsloop" / "logs", listen_host=args.listen,
-                  advertise_host=args.advertise_host or args.listen)
-    if secret:
-        stack.secret = secret
-    with console.status("starting PostgreSQL, migrating, starting functions and the relay..."):
-        stack.start()
-    table = Table(title="SignalsLoop dev stack")
-    table.add_column("what")
-    table.add_column("where")
-    table.add_row("postgres", masked(stack.database_url or ""))
-    for fn in stack.functions.values():
-        table.add_row(f"function {fn.name}", fn.url)
-    table.add_row("relay", f"LISTEN signalsloop_doorbell, sweep every {stack.sweep_interval}s")
-    table.add_row("dashboard", stack.start_dashboard())
-    table.add_row("logs", str(stack.log_dir))
-    table.add_row("secret", "from SIGNALSLOOP_SECRET" if secret else "generated for this run (set SIGNALSLOOP_SECRET)")
-    console.print(table)
-    shown = masked(stack.database_url or "")
-    console.print(f"Other terminals: export DATABASE_URL='{shown}' then signalsloop events tail, "
-                  "signalsloop agents, ... Ctrl-C stops everything.", soft_wrap=True)
-    try:
-        while True:
-            time.sleep(1)
-    except KeyboardInterrupt:
-        console.print("stopping...")
-    finally:
-        stack.stop()
-        stop_embedded()
-        console.print("stopped: functions, relay" + ("" if settings.database_url else " and PostgreSQL"))
-    return 0
