@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.text import Text
@@ -20,9 +21,17 @@ def print_error(message: str) -> None:
     Console(stderr=True, soft_wrap=True).print(Text(f"error: {message}", style="bold red"), highlight=False)
 
 
-def terminal() -> Console:
-    """Standard output, no wrapping or highlighting of what is printed."""
-    return Console(soft_wrap=True, highlight=False)
+class _Terminal(Console):
+    def on_broken_pipe(self) -> None:
+        """rich exits 1 when the reader goes away (``| head``); the CLI's
+        main stops quietly with 141, as Unix tools and its own writes do."""
+        self.quiet = True
+        raise BrokenPipeError
+
+
+def terminal(**options: Any) -> Console:
+    """Standard output; no wrapping or highlighting unless asked for."""
+    return _Terminal(**{"soft_wrap": True, "highlight": False, **options})
 
 
 def group_usage(parser: argparse.ArgumentParser) -> Handler:

@@ -19,6 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.errors import BadRequest, ConfigurationError
+from signalsloop.cli.common import database_url
 
 LIVE_MODES = ("auto", "listen", "realtime", "poll")
 SOURCES = """\
@@ -87,8 +88,6 @@ def database_for(settings: Any) -> str | None:
     if settings.supabase_url:  # meant for Supabase, not for a database on this machine
         raise ConfigurationError("SUPABASE_URL without SUPABASE_ANON_KEY: the dashboard reads through PostgREST "
                                  "and signs people in with that key; set it, or DATABASE_URL")
-    from signalsloop.cli.common import database_url
-
     return database_url()
 
 

@@ -11,6 +11,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, StoreError
+from signalsloop.cli.common import database_url, terminal
 from signalsloop.operations.doctor import FAIL, NA, OK, Check, Probe, all_hold, run_checks
 
 if TYPE_CHECKING:
@@ -76,7 +77,6 @@ def _from_supabase(url: str, settings: Any, params: dict[str, Any]) -> dict[str,
 
 def _from_database(params: dict[str, Any]) -> dict[str, Any]:
     from shared.postgres_store import PostgresStore
-    from signalsloop.cli.common import database_url
     from signalsloop.db import check_url
 
     url = database_url()
@@ -109,10 +109,9 @@ def http_probe(client: httpx.Client, url: str, secret: str | None, timeout: floa
 
 
 def print_checks(checks: list[Check], source: str) -> None:
-    from rich.console import Console
     from rich.text import Text
 
-    out = Console(soft_wrap=True, highlight=False)
+    out = terminal()
     out.print(Text(f"signalsloop doctor · {source}", style="bold"))
     for check in checks:
         mark, style = MARKS[check.status]

@@ -16,6 +16,8 @@ import json
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from signalsloop.cli.common import database_url, group_usage
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -25,8 +27,6 @@ MAX_SAMPLE = 100_000
 
 
 def register(sub: Any) -> None:
-    from signalsloop.cli.common import group_usage
-
     feedback = sub.add_parser("feedback", help="post feedback into the local stack (as the web app does)")
     feedback.set_defaults(handler=group_usage(feedback))
     commands = feedback.add_subparsers(title="feedback commands", metavar="<cmd>")
@@ -82,7 +82,6 @@ def post_feedback(conn: psycopg.Connection[Any], items: list[tuple[str, str]],
 
 def cmd_post(args: argparse.Namespace) -> int:
     from shared.errors import BadRequest
-    from signalsloop.cli.common import database_url
     from signalsloop.db import connect
     from signalsloop.operations.query import parse_uuid
 

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.errors import BadRequest
+from signalsloop.cli.common import database_url, terminal
 
 #: A database limit beyond any plan (a billion MB); past it the figures are meaningless.
 MAX_LIMIT_MB = 1_000_000_000
@@ -57,8 +58,6 @@ def _group(sub: Any, name: str) -> Any:
 
 
 def _url() -> str:
-    from signalsloop.cli.common import database_url
-
     return database_url()
 
 
@@ -87,8 +86,9 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     with connect(_url()) as conn, open_archive(Path(args.file), "r") as source:
         result = import_events(conn, source, fan_out=args.fan_out)
-    Console().print(f"imported {result.inserted} event{'' if result.inserted == 1 else 's'}, "
-                    f"{result.skipped} already present" + ("" if args.fan_out else " (no fan-out)"))
+    imported = f"imported {result.inserted} event{'' if result.inserted == 1 else 's'}, "
+    terminal(soft_wrap=False, highlight=True).print(
+        imported + f"{result.skipped} already present" + ("" if args.fan_out else " (no fan-out)"))
     return 0
 
 
@@ -124,7 +124,7 @@ def _mb(value: float | None) -> str:
 
 
 def _print_usage(rep: dict[str, Any]) -> None:
-    out = Console(soft_wrap=True, highlight=False)
+    out = terminal()
     table = Table(title=f"database {_mb(rep['database_bytes'])} of {_mb(rep['limit_bytes'])}")
     for col in ("table", "size", "rows", "rows last day", "per day", "retention"):
         table.add_column(col, justify="left" if col == "table" else "right")

@@ -7,10 +7,10 @@ import argparse
 import json
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
 from shared.errors import BadRequest
+from signalsloop.cli.common import database_url, terminal
 from signalsloop.cli.view import plain
 
 EXIT_OK = 0
@@ -53,8 +53,6 @@ def register(sub: Any) -> None:
 
 
 def _url() -> str:
-    from signalsloop.cli.common import database_url
-
     return database_url()
 
 
@@ -74,7 +72,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         table.add_row(r["agent"], r["mode"] + ("" if r["enabled"] else " (disabled)"),
                       f"{r['rollout_percent']}%" if r["mode"] == "live" else "-", str(r["live_runs"]),
                       str(r["shadow_runs"]), str(r["waiting"]), str(r["dead"]), str(r["last_change"] or "-"))
-    Console(soft_wrap=True).print(table)
+    terminal(highlight=True).print(table)
     return EXIT_OK
 
 
@@ -120,7 +118,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         table.add_row(str(r["changed_at"])[:19], plain(r["changed_by"]), plain(r["agent"]),
                       _side(r["from_mode"], r["from_percent"]), _side(r["to_mode"], r["to_percent"]),
                       plain(r["reason"] or "-"))
-    Console(soft_wrap=True).print(table)
+    terminal(highlight=True).print(table)
     return EXIT_OK
 
 
@@ -154,7 +152,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report, default=str, indent=2))
         return EXIT_OK
-    console = Console(soft_wrap=True)
+    console = terminal(highlight=True)
     figures = {k: v for k, v in report.items() if k not in ("disagreements", "agent", "kind")}
     kind = "" if report["kind"] == report["agent"] else f" ({report['kind']})"
     console.print(f"[bold]{report['agent']}[/bold] shadow vs live{kind}: "

@@ -277,6 +277,25 @@ def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Any) -> None
     assert b"Traceback" not in err and b"BrokenPipeError" not in err
 
 
+def test_a_reader_that_goes_away_ends_a_rich_printed_command_with_141(env: str, seed: Seed) -> None:
+    """rich exits 1 when its reader goes away (``events tail | head -1``),
+    which a script reads as a failure; the CLI now exits 141 there too."""
+    import os
+    import subprocess
+
+    project = seed.project()
+    seed.conn.execute("insert into posts (project_id, title) select %s, 'post ' || g from generate_series(1, 1500) g",
+                      (project,))
+    proc = subprocess.Popen([sys.executable, "-m", "signalsloop.cli", "events", "tail", "--once", "--since", "1d"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "COLUMNS": "200"})
+    assert proc.stdout is not None and proc.stderr is not None
+    assert "feedback.created" in proc.stdout.readline().decode()
+    proc.stdout.close()
+    err = proc.stderr.read()
+    assert proc.wait(timeout=120) == 141, err
+    assert b"Traceback" not in err and b"error" not in err
+
+
 @pytest.mark.parametrize(("argv", "says"), [
     (("relay", "--concurrency", "-1"), "--concurrency must be between 1 and 1000"),
     (("relay", "--sweep-interval", "nan"), "--sweep-interval must be between"),
