@@ -8,8 +8,10 @@ import time: call :func:`load_settings`.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any
 
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
+from pydantic_core import PydanticUseDefault
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -52,6 +54,16 @@ class Settings(BaseSettings):
     slack_base_url: str | None = None
     # Verifies Slack's interaction callbacks (functions/slack_actions).
     slack_signing_secret: SecretStr | None = None
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        """``SIGNALSLOOP_SECRET=`` (a secret created empty, a variable set to
+        nothing) is the setting left out, never a value: an empty secret would
+        otherwise be a secret, and an empty URL a place."""
+        if isinstance(value, str) and not value.strip():
+            raise PydanticUseDefault
+        return value
 
 
 @lru_cache(maxsize=1)

@@ -114,6 +114,8 @@ def cmd_dev(args: Any) -> int:
     table.add_row("dashboard", stack.start_dashboard())
     table.add_row("logs", str(stack.log_dir))
     table.add_row("secret", "from SIGNALSLOOP_SECRET" if secret else "generated for this run (set SIGNALSLOOP_SECRET)")
+    table.add_row("slack_actions", "verifies callbacks with SLACK_SIGNING_SECRET" if settings.slack_signing_secret
+                  else "refuses every callback until SLACK_SIGNING_SECRET is set")
     console.print(table)
     shown = masked(stack.database_url or "")
     console.print(f"Other terminals: export DATABASE_URL='{shown}' then signalsloop events tail, "

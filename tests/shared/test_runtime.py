@@ -102,12 +102,17 @@ def test_other_methods_than_post_get_405_and_run_nothing(store: PostgresStore, c
     assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
 
 
-def test_missing_secret_setting_refuses_everything(store: PostgresStore, created: dict[str, Any]) -> None:
-    runtime = Runtime(ScriptedAgent(), settings=Settings(signalsloop_secret=None))
+@pytest.mark.parametrize("secret", [None, "", "   "])
+def test_missing_secret_setting_refuses_everything(store: PostgresStore, created: dict[str, Any], seed: Seed,
+                                                   secret: str | None) -> None:
+    """An empty SIGNALSLOOP_SECRET was a secret: "Authorization: Bearer " passed."""
+    runtime = Runtime(ScriptedAgent(), settings=Settings(signalsloop_secret=secret))
     app = flask.Flask("t")
     app.add_url_rule("/", "a", lambda: runtime(flask.request), methods=["POST"])
-    reply = app.test_client().post("/", json=webhook(created), headers=auth())
-    assert reply.status_code == 500 and "SIGNALSLOOP_SECRET" in reply.json["message"]
+    for header in (f"Bearer {SECRET}", f"Bearer {secret or ''}"):
+        reply = app.test_client().post("/", json=webhook(created), headers={"Authorization": header})
+        assert reply.status_code == 500 and "SIGNALSLOOP_SECRET is not set" in reply.json["message"]
+    assert seed.deliveries(agent="sentiment")[0]["status"] == "pending"
 
 
 @pytest.mark.parametrize(
