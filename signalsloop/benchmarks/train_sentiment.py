@@ -182,8 +182,6 @@ def fit(parts: Sequence[Part], c: float, grams: bool = True) -> Fitted:
 def scores(fitted: Fitted | None, part: Part) -> dict[str, object]:
     """Figures of ``fitted`` (None: the old lexicon scorer, read from the
     ``lexicon_score`` feature with its own thresholds) on ``part``."""
-    from signalsloop.benchmarks.quality import macro_f1
-
     y = part.y
     if fitted is None:
         value = part.x[:, sentiment_model.LEXICON_FEATURES.index("lexicon_score")]
@@ -191,6 +189,13 @@ def scores(fitted: Fitted | None, part: Part) -> dict[str, object]:
                              np.where(value >= offline_sentiment.POSITIVE_THRESHOLD, 2, 1))
     else:
         predicted = predict(fitted, part)
+    return figures(y, predicted)
+
+
+def figures(y: np.ndarray, predicted: np.ndarray) -> dict[str, object]:
+    """Macro-F1, accuracy, class shares and the confusion matrix of ``predicted`` against ``y``."""
+    from signalsloop.benchmarks.quality import macro_f1
+
     confusion = [[int(((y == t) & (predicted == p)).sum()) for p in range(3)] for t in range(3)]
     return {"n": len(y), "macro_f1": round(macro_f1(y, predicted), 4),
             "accuracy": round(float((y == predicted).mean()), 4),
