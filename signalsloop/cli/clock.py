@@ -8,7 +8,7 @@ import argparse
 from datetime import datetime
 from typing import Any
 
-from signalsloop.cli.common import database_url, group_usage, terminal
+from signalsloop.cli.common import EXIT_OK, database_url, group_usage, terminal
 
 
 def register(sub: Any) -> None:
@@ -34,5 +34,5 @@ def cmd_tick(args: argparse.Namespace) -> int:
         count = publish_tick(conn, at, project)
     when = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     terminal().print(f"clock.tick {when}: published {count} tick{'' if count == 1 else 's'}"
-                 + ("" if count else " (already published)"))
-    return 0
+                     + ("" if count else " (already published)"))
+    return EXIT_OK

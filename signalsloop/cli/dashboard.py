@@ -19,7 +19,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.errors import BadRequest, ConfigurationError
-from signalsloop.cli.common import database_url
+from signalsloop.cli.common import EXIT_OK, database_url
 
 LIVE_MODES = ("auto", "listen", "realtime", "poll")
 SOURCES = """\
@@ -74,7 +74,7 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
     if args.live:
         config.live = args.live
     serve(config)
-    return 0
+    return EXIT_OK
 
 
 def database_for(settings: Any) -> str | None:

@@ -11,13 +11,13 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from shared.errors import ConfigurationError, StoreError
-from signalsloop.cli.common import database_url, terminal
+from signalsloop.cli.common import EXIT_OK, database_url, terminal
 from signalsloop.operations.doctor import FAIL, NA, OK, Check, Probe, all_hold, run_checks
 
 if TYPE_CHECKING:
     import httpx
 
-EXIT_OK, EXIT_FAILING = 0, 1
+EXIT_FAILING = 1  # a check does not hold
 MARKS = {OK: ("ok  ", "green"), FAIL: ("FAIL", "bold red"), NA: ("n/a ", "dim")}
 
 

@@ -16,7 +16,7 @@ import json
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from signalsloop.cli.common import database_url, group_usage
+from signalsloop.cli.common import EXIT_OK, database_url, group_usage
 
 if TYPE_CHECKING:
     import psycopg
@@ -98,4 +98,4 @@ def cmd_post(args: argparse.Namespace) -> int:
     else:
         items_word = "item" if len(ids) == 1 else "items"
         print(f"posted {len(ids)} feedback {items_word} to project {project}; each published feedback.created")
-    return 0
+    return EXIT_OK

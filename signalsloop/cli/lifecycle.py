@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from shared.errors import BadRequest
-from signalsloop.cli.common import database_url, terminal
+from signalsloop.cli.common import EXIT_OK, database_url, terminal
 
 #: A database limit beyond any plan (a billion MB); past it the figures are meaningless.
 MAX_LIMIT_MB = 1_000_000_000
@@ -77,7 +77,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as exc:  # a folder, a missing folder, no permission, a full disk
         raise BadRequest(f"cannot write {out}: {exc.strerror or exc}") from None
     Console(stderr=True).print(f"exported {count} event{'' if count == 1 else 's'} to {out}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -89,7 +89,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     imported = f"imported {result.inserted} event{'' if result.inserted == 1 else 's'}, "
     terminal(soft_wrap=False, highlight=True).print(
         imported + f"{result.skipped} already present" + ("" if args.fan_out else " (no fan-out)"))
-    return 0
+    return EXIT_OK
 
 
 def cmd_usage(args: argparse.Namespace) -> int:
@@ -104,7 +104,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
         print(json.dumps(rep, indent=2, default=str))
     else:
         _print_usage(rep)
-    return 0
+    return EXIT_OK
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -116,7 +116,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
     with connect(_url()) as conn:
         removed = query(conn, "select public.prune_retention(%s) as r", (args.batch,))[0]["r"]
     print(json.dumps(removed))
-    return 0
+    return EXIT_OK
 
 
 def _mb(value: float | None) -> str:

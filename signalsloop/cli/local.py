@@ -129,4 +129,4 @@ def cmd_dev(args: Any) -> int:
         stack.stop()
         stop_embedded()
         console.print("stopped: functions, relay" + ("" if settings.database_url else " and PostgreSQL"))
-    return 0
+    return EXIT_OK

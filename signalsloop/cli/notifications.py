@@ -7,7 +7,7 @@ import argparse
 from datetime import datetime, timedelta
 from typing import Any
 
-from signalsloop.cli.common import database_url, group_usage, terminal
+from signalsloop.cli.common import EXIT_OK, database_url, group_usage, terminal
 
 
 def register(sub: Any) -> None:
@@ -35,9 +35,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         data = report(conn, datetime.now(UTC) - window, project)
     if args.json:
         print(json.dumps(data, indent=2))
-        return 0
+        return EXIT_OK
     terminal().print(render(data, args.since))
-    return 0
+    return EXIT_OK
 
 
 def render(data: dict[str, Any], window: str) -> Any:

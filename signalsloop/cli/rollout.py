@@ -10,10 +10,8 @@ from typing import Any
 from rich.table import Table
 
 from shared.errors import BadRequest
-from signalsloop.cli.common import database_url, terminal
+from signalsloop.cli.common import EXIT_OK, database_url, terminal
 from signalsloop.cli.view import plain
-
-EXIT_OK = 0
 
 
 def register(sub: Any) -> None:
