@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Form, Request
-from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 
 from functions.dashboard.auth import COOKIE, SESSION_SECONDS, RequireSession, Sessions, supabase_sign_in
 from functions.dashboard.db import Identity, PsycopgReads
@@ -165,6 +165,21 @@ def register_routes() -> None:
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE)
         return response
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        """For uptime checks, without a session: 200 when the data path
+        answers, else 503 naming the kind of failure (no message: it is open
+        to anyone, and a driver's message can name hosts)."""
+        reads = server().reads
+        try:
+            if reads is None:
+                raise ConfigurationError("not started")
+            reads.ping()
+        except Exception as exc:
+            log.warning("healthz: the data path does not answer: %s", exc)
+            return JSONResponse({"status": "unavailable", "database": type(exc).__name__}, status_code=503)
+        return JSONResponse({"status": "ok", "database": "ok"})
 
     @app.get("/api/events")
     def api_events(request: Request, limit: int = 50) -> list[dict[str, Any]]:

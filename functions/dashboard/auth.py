@@ -20,7 +20,7 @@ COOKIE = "signalsloop_dashboard"
 SESSION_SECONDS = 12 * 3600
 # Paths served without a session: signing in, and the library's own JS/CSS
 # (identical for everyone; no data).
-OPEN_PREFIXES = ("/login", "/_nicegui/", "/favicon.ico")
+OPEN_PREFIXES = ("/login", "/_nicegui/", "/favicon.ico", "/healthz")
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]]

@@ -86,5 +86,10 @@ class PsycopgReads:
             row = conn.execute(query, params).fetchone()
         return row["result"] if row else None
 
+    def ping(self, timeout_s: float = 5.0) -> None:
+        """One round trip; a database the pool cannot reach raises PoolTimeout after ``timeout_s``."""
+        with self.pool.connection(timeout=timeout_s) as conn:
+            conn.execute("select 1")
+
     def close(self) -> None:
         self.pool.close()

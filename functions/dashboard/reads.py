@@ -19,4 +19,8 @@ class DashboardReads(Protocol):
         """The JSON the function ``public.<function>`` answers, called as ``who``.
         Raises PermissionError when the database refuses ``who``."""
 
+    def ping(self) -> None:
+        """Return when the data path can answer now; raise (within a few
+        seconds) when it cannot: the dashboard's ``/healthz``."""
+
     def close(self) -> None: ...

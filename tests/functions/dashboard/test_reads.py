@@ -189,3 +189,36 @@ def test_a_token_about_to_expire_is_refreshed_once(db_url: str, world: dict[str,
     assert projects_of(first) == projects_of(again) == {str(world["mine"])}
     assert len(refreshes) == 1, "refreshed once, then the new session is reused"
     assert bearers[0] == bearers[1] != carol.access_token
+
+
+def test_ping_answers_on_a_live_database_and_raises_without_one(direct: PsycopgReads) -> None:
+    direct.ping()
+    from signalsloop.local.stack import free_port
+
+    gone = PsycopgReads(f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=1", max_size=1)
+    try:
+        started = time.monotonic()
+        with pytest.raises(Exception, match="couldn't get a connection"):
+            gone.ping(timeout_s=1.0)
+        assert time.monotonic() - started < 10, "a dead database is reported within seconds"
+    finally:
+        gone.close()
+
+
+@pytest.mark.parametrize(("status", "up"), [(200, True), (401, True), (404, True), (503, False), (502, False)])
+def test_ping_on_the_supabase_path_reads_postgrests_answer(status: int, up: bool) -> None:
+    """PostgREST without its database answers 503 (PGRST001/002) to every request."""
+    from shared.errors import StoreError
+
+    with respx.mock(assert_all_mocked=True) as api:
+        root = api.get(f"{URL}/rest/v1/").respond(status, json={"code": "PGRST001"} if status == 503 else {})
+        reads = SupabaseReads(URL, ANON_KEY)
+        try:
+            if up:
+                reads.ping()
+            else:
+                with pytest.raises(StoreError, match=f"PostgREST answered {status}"):
+                    reads.ping()
+        finally:
+            reads.close()
+    assert root.calls.last.request.headers["apikey"] == ANON_KEY

@@ -80,6 +80,8 @@ def test_packaged_service_signs_in_with_supabase_auth_and_applies_rls(service: s
     auth.account("alice@example.com", "correct horse", alice)
 
     assert httpx.get(service + "/events").status_code == 401
+    health = httpx.get(service + "/healthz")
+    assert health.status_code == 200 and health.json() == {"status": "ok", "database": "ok"}, "no session needed"
     assert "Sign in with Supabase" in httpx.get(service + "/login").text
     wrong = httpx.post(service + "/login", data={"email": "alice@example.com", "password": "nope"})
     assert wrong.status_code == 401 and "signalsloop_dashboard" not in wrong.cookies
@@ -109,6 +111,7 @@ def test_without_database_url_members_read_through_postgrest_with_their_own_toke
                                  "SUPABASE_SERVICE_ROLE_KEY": SERVICE_ROLE_KEY,
                                  "DASHBOARD_OPERATORS": "ops@example.com"}) as service:
             assert httpx.get(service + "/api/events").status_code == 401
+            assert httpx.get(service + "/healthz").json() == {"status": "ok", "database": "ok"}
             session = sign_in(service, "alice@example.com", "pw")
             events = httpx.get(service + "/api/events", cookies=session).json()
             page = httpx.get(service + "/events", cookies=session)
@@ -121,6 +124,19 @@ def test_without_database_url_members_read_through_postgrest_with_their_own_toke
     assert members and {c["sub"] for c in members} == {str(alice)}
     assert all(c["bearer"] != SERVICE_ROLE_KEY for c in members)
     assert [c["bearer"] for c in calls if c["role"] == "service_role"] == [SERVICE_ROLE_KEY], "the operator's read"
+
+
+def test_healthz_reports_an_unreachable_database_and_the_service_keeps_serving(
+        tmp_path: Path, auth: FakeSupabaseAuth) -> None:
+    """Cloud Run or an uptime check can see the database is gone; the sign-in
+    page still answers, and the answer names no host."""
+    gone = f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=1"
+    with packaged(tmp_path, {"DATABASE_URL": gone, "SUPABASE_URL": auth.url, "SUPABASE_ANON_KEY": "anon"}) as url:
+        health = httpx.get(url + "/healthz", timeout=30)
+        assert health.status_code == 503, health.text
+        assert health.json() == {"status": "unavailable", "database": "PoolTimeout"}
+        assert "127.0.0.1" not in health.text
+        assert httpx.get(url + "/login").status_code == 200
 
 
 def test_the_service_settings_accept_supabase_only_and_need_the_service_key_for_operators(
