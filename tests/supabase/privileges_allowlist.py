@@ -194,6 +194,9 @@ ALLOWLIST: list[Row] = [
     ("function", "public.project_settings_problem(jsonb)", "authenticated service_role", "EXECUTE",
      "a pure check that the settings trigger (not security definer) runs as whoever writes a project: "
      "a member creating one, the service role (or an operator) editing settings"),
+    ("function", "public.dashboard_since(double precision)", "authenticated service_role", "EXECUTE",
+     "the start of a dashboard window, checked: the dashboard's reads (security invoker) call it as their "
+     "caller, a member or an operator"),
     ("function", "public.names_within(text[], integer)", "authenticated service_role", "EXECUTE",
      "a pure check in competitors' CHECK constraints, which run with the writer's rights: members add "
      "and edit their projects' competitors, the service role and operators too"),

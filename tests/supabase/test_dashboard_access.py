@@ -86,3 +86,29 @@ def test_new_events_notify_listening_dashboards(db_url: str, seed: Seed, world: 
         seed.post(world["mine"], "Wake up")
         (note,) = list(listener.notifies(timeout=5, stop_after=1))
     assert note.channel == "signalsloop_events" and json.loads(note.payload)["n"] == 1
+
+
+@pytest.mark.parametrize("function", ["dashboard_agent_health", "dashboard_success_metrics"])
+@pytest.mark.parametrize("window", [None, -60.0, 0.0, float("nan"), 1e12])
+def test_a_window_that_means_nothing_is_refused_naming_it(db: psycopg.Connection, world: dict[str, UUID],
+                                                          function: str, window: float | None) -> None:
+    """NULL, negative or NaN windows counted nothing and answered zeros; a
+    huge one ended in 'interval out of range'."""
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match="p_window_s must be more than 0 and at most"), \
+            as_role(db, "authenticated", world["alice"]):
+        db.execute(f"select public.{function}(%s::double precision)", (window,))
+
+
+@pytest.mark.parametrize("function", ["dashboard_agent_health", "dashboard_success_metrics"])
+def test_a_window_in_range_answers_the_members_figures(db: psycopg.Connection, world: dict[str, UUID],
+                                                       function: str) -> None:
+    with as_role(db, "authenticated", world["alice"]):
+        day = db.execute(f"select public.{function}(86400) as r").fetchone()["r"]
+        year = db.execute(f"select public.{function}(31622400) as r").fetchone()["r"]
+    assert day == year and isinstance(day, dict) and day, "the same deliveries in a day and in a year"
+
+
+def test_a_missing_page_size_is_named_in_the_error(db: psycopg.Connection, world: dict[str, UUID]) -> None:
+    with pytest.raises(psycopg.errors.InvalidParameterValue, match=r"p_limit must be 1 to 500, not null\n"), \
+            as_role(db, "authenticated", world["alice"]):
+        db.execute("select public.dashboard_events(p_limit => null)")

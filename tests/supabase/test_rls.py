@@ -117,7 +117,7 @@ def test_only_the_policy_helpers_are_callable_by_api_roles(db: psycopg.Connectio
         ("dashboard_agent_health", "authenticated"), ("dashboard_chain", "authenticated"),
         ("dashboard_dead_letters", "authenticated"), ("dashboard_events", "authenticated"),
         ("dashboard_filters", "authenticated"), ("dashboard_replay_log", "authenticated"),
-        ("dashboard_success_metrics", "authenticated"),
+        ("dashboard_since", "authenticated"), ("dashboard_success_metrics", "authenticated"),
         ("is_project_admin", "authenticated"), ("is_project_member", "authenticated"),
         ("is_project_owner", "authenticated"), ("names_within", "authenticated"),
         ("post_project", "authenticated"), ("project_settings_problem", "authenticated"),
