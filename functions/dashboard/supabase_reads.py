@@ -102,9 +102,10 @@ class SupabaseReads:
             return fresh
 
     def ping(self, timeout_s: float = 5.0) -> None:
-        """PostgREST's root with the anon key. Any answer below 500 (its
-        schema, or 401/404 where the schema is not served) means PostgREST
-        is up with its database; without one it answers 503 (PGRST001/002)."""
+        """PostgREST's root with the anon key. By default PostgREST builds it
+        from the caller's privileges in the database and answers 503 without
+        one; any answer below 500 counts as up (with the root switched off, a
+        404 proves PostgREST only)."""
         reply = self.http.get(f"{self.url}/rest/v1/", headers={"apikey": self.anon_key}, timeout=timeout_s)
         if reply.status_code >= 500:
             raise StoreError(f"PostgREST answered {reply.status_code}", retriable=True)
