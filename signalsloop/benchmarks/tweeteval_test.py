@@ -7,8 +7,9 @@ Twitter's terms; not shipped, never copied into the repository). The
 training script reads only TweetEval's validation split, so this is the
 unseen tweet figure: the shipped analyzer's labels (``new``) beside the old
 lexicon scorer with its thresholds (``old``) and VADER alone with its
-authors' thresholds, compound at or beyond +-0.05 (``vader``, the issue's baseline). Without the variable,
-:func:`run` returns None and ``make bench-quality`` says it was skipped.
+authors' thresholds, compound at or beyond +-0.05 (``vader``, the issue's
+baseline). Without the variable, :func:`run` returns None and ``make
+bench-quality`` says it was skipped.
 """
 
 from __future__ import annotations

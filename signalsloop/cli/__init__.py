@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if handler is None:
         parser.print_help()
         return EXIT_ERROR
-    if (problem := _undecodable(args) or _empty(args)) is not None:
+    if (problem := _unusable(args)) is not None:
         print_error(problem)
         return EXIT_ERROR
     try:
@@ -64,36 +64,31 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_UNEXPECTED
 
 
-def _undecodable(args: argparse.Namespace) -> str | None:
-    """Python keeps argument bytes that are not UTF-8 as lone surrogates, which
-    PostgreSQL's driver cannot encode (a traceback deep in a query): name the
-    argument instead."""
-    for name, value in vars(args).items():
-        for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and not is_valid_unicode(item):
-                return f"the value of {name.replace('_', '-')} is not valid UTF-8"
-    return None
-
-
 #: Options where an empty string is a value, not a slip.
 EMPTY_ALLOWED = frozenset({"body"})
+#: Options whose dest is not their flag's name.
+_LABELS = {"start": "--from", "end": "--to"}
 
 
-def _empty(args: argparse.Namespace) -> str | None:
-    """An empty value is refused, not read as the option left out: ``events
-    replay --dead --project "$PROJECT"`` with the variable unset replayed every
-    project's dead letters, and ``dashboard --host ""`` listened everywhere."""
+def _unusable(args: argparse.Namespace) -> str | None:
+    """The first argument value no command can use, named before any handler runs:
+
+    - bytes that are not UTF-8, which Python keeps as lone surrogates and
+      PostgreSQL's driver cannot encode (a traceback deep in a query);
+    - an empty value, which was read as the option left out: ``events replay
+      --dead --project "$PROJECT"`` with the variable unset replayed every
+      project's dead letters, and ``dashboard --host ""`` listened everywhere.
+    """
     for name, value in vars(args).items():
-        if name in EMPTY_ALLOWED:
-            continue
+        label = _LABELS.get(name, name.replace("_", "-"))
         for item in value if isinstance(value, list) else [value]:
-            if isinstance(item, str) and not item.strip():
-                label = _LABELS.get(name, name.replace("_", "-"))
+            if not isinstance(item, str):
+                continue
+            if not is_valid_unicode(item):
+                return f"the value of {label} is not valid UTF-8"
+            if not item.strip() and name not in EMPTY_ALLOWED:
                 return f"the value of {label} is empty: leave the option out instead"
     return None
-
-
-_LABELS = {"start": "--from", "end": "--to"}
 
 
 def build_parser() -> argparse.ArgumentParser:

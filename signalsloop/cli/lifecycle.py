@@ -57,10 +57,6 @@ def _group(sub: Any, name: str) -> Any:
     raise RuntimeError(f"command group {name!r} has no sub-commands")
 
 
-def _url() -> str:
-    return database_url()
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.archive import export_events, open_archive
@@ -72,7 +68,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise BadRequest("--after must be earlier than --before")
     out = Path(args.out or f"events-before-{before.astimezone(UTC):%Y%m%dT%H%M%SZ}.jsonl.gz")
     try:
-        with connect(_url()) as conn, open_archive(out, "w") as sink:
+        with connect(database_url()) as conn, open_archive(out, "w") as sink:
             count = export_events(conn, sink, before, after)
     except OSError as exc:  # a folder, a missing folder, no permission, a full disk
         raise BadRequest(f"cannot write {out}: {exc.strerror or exc}") from None
@@ -84,7 +80,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.archive import import_events, open_archive
 
-    with connect(_url()) as conn, open_archive(Path(args.file), "r") as source:
+    with connect(database_url()) as conn, open_archive(Path(args.file), "r") as source:
         result = import_events(conn, source, fan_out=args.fan_out)
     imported = f"imported {result.inserted} event{'' if result.inserted == 1 else 's'}, "
     terminal(soft_wrap=False, highlight=True).print(
@@ -98,7 +94,7 @@ def cmd_usage(args: argparse.Namespace) -> int:
 
     if not 0 < args.limit_mb <= MAX_LIMIT_MB:  # NaN fails this too
         raise BadRequest(f"--limit-mb must be a number above 0 and at most {MAX_LIMIT_MB:,}")
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         rep = report(conn, limit_mb=args.limit_mb)
     if args.json:
         print(json.dumps(rep, indent=2, default=str))
@@ -113,7 +109,7 @@ def cmd_prune(args: argparse.Namespace) -> int:
 
     if not 1 <= args.batch <= INT4_MAX:
         raise BadRequest(f"--batch must be between 1 and {INT4_MAX}")
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         removed = query(conn, "select public.prune_retention(%s) as r", (args.batch,))[0]["r"]
     print(json.dumps(removed))
     return EXIT_OK

@@ -50,15 +50,11 @@ def register(sub: Any) -> None:
     legacy.set_defaults(handler=cmd_legacy)
 
 
-def _url() -> str:
-    return database_url()
-
-
 def cmd_status(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.rollout import rollout_status
 
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         rows = rollout_status(conn)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
@@ -78,7 +74,7 @@ def cmd_set(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.rollout import set_rollout
 
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         change = set_rollout(conn, args.agent, args.mode, args.percent, by=args.by, reason=args.reason)
     print(_change_line(change))
     return EXIT_OK
@@ -88,7 +84,7 @@ def cmd_rollback(args: argparse.Namespace) -> int:
     from signalsloop.db import connect
     from signalsloop.operations.rollout import rollback
 
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         changed = rollback(conn, args.agent, by=args.by, reason=args.reason)
     for change in changed:
         print(_change_line(change))
@@ -104,7 +100,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
     if args.limit < 1:
         raise BadRequest("--limit must be 1 or more")
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         rows = changes(conn, args.agent, args.limit)
     if args.json:
         print(json.dumps(rows, default=str, indent=2))
@@ -141,7 +137,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise BadRequest("--limit must be 0 or more")
     project = parse_uuid(args.project, "project id") if args.project else None
     since = parse_duration(args.since)
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         if not query(conn, "select 1 from public.agents where name = %s", (args.agent,)):
             raise BadRequest(f"unknown agent {args.agent!r}")
         report = compare(conn, args.agent, project, since)
@@ -183,7 +179,7 @@ def cmd_legacy(args: argparse.Namespace) -> int:
     from signalsloop.operations.legacy import write_legacy_sentiment
     from signalsloop.operations.query import parse_duration
 
-    with connect(_url()) as conn:
+    with connect(database_url()) as conn:
         n = write_legacy_sentiment(conn, parse_duration(args.since))
     print(f"legacy path wrote sentiment for {n} posts")
     return EXIT_OK
