@@ -27,6 +27,8 @@ from shared.supabase_store import api_error
 log = logging.getLogger("signalsloop.dashboard.supabase")
 # Refresh an access token this long before it expires.
 REFRESH_MARGIN_S = 60.0
+# /healthz calls this RPC: granted to authenticated and service_role only.
+HEALTH_PROBE = "dashboard_since"
 REFUSED = {"42501"}  # a privilege or the replay's owner/admin check; PGRST3xx: the JWT is invalid or expired
 
 
@@ -102,13 +104,26 @@ class SupabaseReads:
             return fresh
 
     def ping(self, timeout_s: float = 5.0) -> None:
-        """PostgREST's root with the anon key. By default PostgREST builds it
-        from the caller's privileges in the database and answers 503 without
-        one; any answer below 500 counts as up (with the root switched off, a
-        404 proves PostgREST only)."""
-        reply = self.http.get(f"{self.url}/rest/v1/", headers={"apikey": self.anon_key}, timeout=timeout_s)
-        if reply.status_code >= 500:
-            raise StoreError(f"PostgREST answered {reply.status_code}", retriable=True)
+        """One round trip to the database through PostgREST: the dashboard's
+        own ``dashboard_since`` RPC. With the service-role key it runs and
+        answers 200; with the anon key alone the database itself refuses it
+        (42501, which PostgREST answers 401), which proves as much. Anything
+        else is down: 5xx (PostgREST without its database), or PGRST202 (the
+        dashboard's migrations are missing, or the schema cache is stale)."""
+        reply = self.http.post(f"{self.url}/rest/v1/rpc/{HEALTH_PROBE}", json={"p_window_s": 60}, timeout=timeout_s,
+                               headers={"apikey": self.anon_key,
+                                        "Authorization": f"Bearer {self.service_role_key or self.anon_key}"})
+        if reply.status_code == 200:
+            return
+        try:
+            body = reply.json()
+        except ValueError:
+            body = {}
+        code = str(body.get("code", "")) if isinstance(body, dict) else ""
+        if code == "42501":
+            return
+        raise StoreError(f"PostgREST answered {reply.status_code} {code or '(no code)'} to {HEALTH_PROBE}",
+                         retriable=reply.status_code >= 500)
 
     def close(self) -> None:
         self.http.close()

@@ -4,7 +4,9 @@ checked against the project's secret) names the role, the transaction does
 ``set local role <role>`` with the claims in ``request.jwt.claims``, and the
 JSON body becomes the function's named arguments through
 ``json_to_record`` (arrays to arrays). Errors come back in PostgREST's
-shape (``code``, ``message``), 403 for a refused privilege.
+shape (``code``, ``message``): 401 for a privilege refused to anon, 403
+to anyone else, 404 ``PGRST202`` for a function that does not exist, 503
+``PGRST001`` when the database cannot be reached.
 
 ``Supabase`` serves it beside the fake Auth on one URL (what a deployed
 dashboard gets as ``SUPABASE_URL``); ``respx_route`` mounts it in respx.
@@ -52,8 +54,13 @@ class PostgrestOverDatabase:
                            "bearer": bearer, "apikey": lowered.get("apikey"), "args": args})
         try:
             return 200, self.run(function, args, claims)
-        except psycopg.errors.InsufficientPrivilege as exc:
-            return 403, {"code": exc.sqlstate, "message": exc.diag.message_primary, "details": None, "hint": None}
+        except LookupError as exc:
+            return 404, {"code": "PGRST202", "message": str(exc), "details": None, "hint": None}
+        except psycopg.errors.InsufficientPrivilege as exc:  # PostgREST: 401 before sign-in, else 403
+            refused = {"code": exc.sqlstate, "message": exc.diag.message_primary, "details": None, "hint": None}
+            return 401 if claims.get("role") == "anon" else 403, refused
+        except psycopg.OperationalError as exc:  # PostgREST without its database
+            return 503, {"code": "PGRST001", "message": f"Database client error: {exc}", "details": None, "hint": None}
         except psycopg.Error as exc:
             return 400, {"code": exc.sqlstate, "message": exc.diag.message_primary, "details": None, "hint": None}
 
@@ -63,6 +70,9 @@ class PostgrestOverDatabase:
                 select a.name, format_type(a.type, null) as type
                   from pg_proc p, unnest(p.proargnames, p.proargtypes::oid[]) a(name, type)
                  where p.oid = to_regproc(%s)""", (f"public.{function}",))}
+            known = conn.execute("select to_regproc(%s) is not null as known", (f"public.{function}",)).fetchone()
+            if not (known and known["known"]):
+                raise LookupError(f"Could not find the function public.{function} in the schema cache")
             unknown = sorted(set(args) - set(types))
             if unknown:  # PostgREST: no function of that name takes these arguments
                 raise psycopg.errors.UndefinedFunction(f"public.{function} has no argument {unknown}")

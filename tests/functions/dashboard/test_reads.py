@@ -7,6 +7,7 @@ token's user, so the tables' RLS is what answers on both paths."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -205,20 +206,54 @@ def test_ping_answers_on_a_live_database_and_raises_without_one(direct: PsycopgR
         gone.close()
 
 
-@pytest.mark.parametrize(("status", "up"), [(200, True), (401, True), (404, True), (503, False), (502, False)])
-def test_ping_on_the_supabase_path_reads_postgrests_answer(status: int, up: bool) -> None:
-    """PostgREST without its database answers 503 (PGRST001/002) to every request."""
+@pytest.mark.parametrize("service_role_key", [None, SERVICE_ROLE_KEY])
+def test_ping_on_the_supabase_path_is_a_round_trip_to_the_database(db_url: str, service_role_key: str | None) -> None:
+    """With the anon key alone the database refuses the probe (42501, 401):
+    it answered. With the service-role key the probe runs."""
+    fake = PostgrestOverDatabase(db_url)
+    with respx.mock(assert_all_mocked=True) as api:
+        api.route(host="abc.supabase.co").mock(side_effect=fake.respx_side_effect)
+        reads = SupabaseReads(URL, ANON_KEY, service_role_key)
+        try:
+            reads.ping()
+        finally:
+            reads.close()
+    assert [(c["function"], c["role"]) for c in fake.calls] == [
+        ("dashboard_since", "service_role" if service_role_key else "anon")]
+
+
+def test_ping_on_the_supabase_path_fails_when_postgrest_cannot_reach_the_database() -> None:
+    from shared.errors import StoreError
+    from signalsloop.local.stack import free_port
+
+    fake = PostgrestOverDatabase(f"postgresql://nobody@127.0.0.1:{free_port()}/none?connect_timeout=1")
+    with respx.mock(assert_all_mocked=True) as api:
+        api.route(host="abc.supabase.co").mock(side_effect=fake.respx_side_effect)
+        reads = SupabaseReads(URL, ANON_KEY)
+        try:
+            with pytest.raises(StoreError, match="PostgREST answered 503 PGRST001") as caught:
+                reads.ping()
+        finally:
+            reads.close()
+    assert caught.value.is_retriable
+
+
+@pytest.mark.parametrize(("status", "body", "named"), [
+    (404, {"code": "PGRST202", "message": "Could not find the function"}, "404 PGRST202"),
+    (404, {}, "404 (no code)"),  # PostgREST's root switched off: no proof of a database
+    (502, None, "502 (no code)"),
+    (403, {"code": "PGRST301", "message": "JWT invalid"}, "403 PGRST301"),
+])
+def test_ping_on_the_supabase_path_names_what_is_wrong(status: int, body: Any, named: str) -> None:
     from shared.errors import StoreError
 
     with respx.mock(assert_all_mocked=True) as api:
-        root = api.get(f"{URL}/rest/v1/").respond(status, json={"code": "PGRST001"} if status == 503 else {})
+        probe = api.post(f"{URL}/rest/v1/rpc/dashboard_since").respond(
+            status, **({"json": body} if body is not None else {"text": "<html>Bad gateway</html>"}))
         reads = SupabaseReads(URL, ANON_KEY)
         try:
-            if up:
+            with pytest.raises(StoreError, match=re.escape(f"PostgREST answered {named}")):
                 reads.ping()
-            else:
-                with pytest.raises(StoreError, match=f"PostgREST answered {status}"):
-                    reads.ping()
         finally:
             reads.close()
-    assert root.calls.last.request.headers["apikey"] == ANON_KEY
+    assert probe.calls.last.request.headers["apikey"] == ANON_KEY
