@@ -7,7 +7,9 @@ previous method ("old") beside the current one ("new"):
 - sentiment: :mod:`signalsloop.benchmarks.train_sentiment`'s protocol (held-out
   halves, every source left out in turn, confusion matrices, class shares);
   and, when ``SIGNALSLOOP_TWEETEVAL_DIR`` is set, TweetEval's test split
-  (:mod:`signalsloop.benchmarks.tweeteval_test`);
+  (:mod:`signalsloop.benchmarks.tweeteval_test`), and when
+  ``SIGNALSLOOP_AIRLINE_TWEETS`` is set, customer-service tweets to airlines
+  (:mod:`signalsloop.benchmarks.airline_tweets`);
 - themes: :mod:`signalsloop.benchmarks.train_themes`' (adjusted Rand index
   against review categories, apps split in halves);
 - duplicates: :mod:`signalsloop.benchmarks.duplicates` on a scratch database:
@@ -272,7 +274,7 @@ def main() -> int:
             "set SIGNALSLOOP_DATA_DIR to the shared data directory\n"
         )
         return 2
-    from signalsloop.benchmarks import train_sentiment, train_themes, tweeteval_test
+    from signalsloop.benchmarks import airline_tweets, train_sentiment, train_themes, tweeteval_test
 
     analyzer = OfflineAnalyzer()
     report = {
@@ -280,6 +282,7 @@ def main() -> int:
         "embedding_model": analyzer.embedding_model,
         "sentiment_unseen": train_sentiment.run(root, write=False),
         "sentiment_tweeteval_test": tweeteval_test.run() or f"skipped: {tweeteval_test.ENV} is not set",
+        "sentiment_airline_tweets": airline_tweets.run() or f"skipped: {airline_tweets.ENV} is not set",
         "themes_unseen": train_themes.run(root, write=False),
         "similarity": bench_similarity(analyzer, root),
         "reviews_seen_in_training": bench_reviews(analyzer, root),

@@ -43,13 +43,18 @@ def load(checkout: Path) -> tuple[list[str], np.ndarray]:
 
 
 def run(checkout: Path | None = None) -> dict[str, object] | None:
-    from signalsloop.benchmarks import train_sentiment
-
     if checkout is None:
         if not os.environ.get(ENV):
             return None
         checkout = Path(os.environ[ENV])
-    texts, y = load(checkout)
+    return score(*load(checkout))
+
+
+def score(texts: list[str], y: np.ndarray) -> dict[str, object]:
+    """The shipped analyzer (``new``), the old lexicon scorer (``old``) and
+    VADER alone (``vader``) on labelled texts never used in training."""
+    from signalsloop.benchmarks import train_sentiment
+
     predicted = np.array([LABELS.index(s.label) for s in OfflineAnalyzer().sentiment(texts)])
     part = train_sentiment.part_of(texts, y)
     compound = part.x[:, sentiment_model.LEXICON_FEATURES.index("vader_compound")]
