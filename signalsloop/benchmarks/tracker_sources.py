@@ -182,6 +182,15 @@ def _key(issue_id: str) -> tuple[int, str]:
     return (int(issue_id), "") if issue_id.isdigit() else (sys.maxsize, issue_id)
 
 
+def pair_reports_only(tracker: Tracker) -> Tracker:
+    """The tracker cut down to the reports of its pairs, as the pair tables
+    come: a small pool, where every method scores higher."""
+    keep = sorted({i for pair in tracker.pairs for i in pair})
+    position = {old: new for new, old in enumerate(keep)}
+    return Tracker(tracker.name, [tracker.texts[i] for i in keep],
+                   [(position[a], position[b]) for a, b in tracker.pairs])
+
+
 def trackers(root: Path) -> list[Tracker]:
     """Every tracker in a folder of ``root``, in any of the layouts above."""
     found = (load_gitbugs(d) or load_pair_tables(d) or load_xy_tables(d) or load_jira_issues(d)

@@ -39,3 +39,31 @@ def test_fused_hits_counts_a_pair_only_when_the_partner_is_in_the_top_k(db_url: 
         assert tracker_duplicates.fused_hits(conn, analyzer, reports, pairs, k=1) == 1
         assert tracker_duplicates.fused_hits(conn, analyzer, one_line, pairs, k=1) == 1
         assert tracker_duplicates.fused_hits(conn, analyzer, reports, pairs, k=3) == 2
+
+
+def test_a_tracker_with_reports_outside_its_pairs_is_scored_again_on_its_pair_reports(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small-pool figures: the same pairs among their own reports only,
+    pooled apart from the full trackers'."""
+    import csv
+
+    import psycopg
+
+    from shared.analyzers.offline import OfflineAnalyzer
+
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    reports = [["10", "Export crashes", "CsvWriter.flush throws NPE"], ["11", "Crash on export", "NPE in flush"],
+               ["12", "Dark mode", "please add a dark theme"], ["13", "Typo", "misspelled word in the guide"]]
+    with (folder / "Demo_bugs.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["Issue id", "Summary", "Description"], *reports])
+    with (folder / "Demo_bugs-combined.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["Issue id", "Duplicate id"], ["11", "10"]])
+    monkeypatch.setenv(tracker_duplicates.ENV, str(tmp_path))
+    with psycopg.connect(db_url) as conn:
+        report = tracker_duplicates.run(conn, OfflineAnalyzer())
+    demo = report["demo"]
+    assert (demo["reports"], demo["pairs"]) == (4, 1)
+    assert (demo["pair_reports_only"]["reports"], demo["pair_reports_only"]["pairs"]) == (2, 1)
+    assert demo["pair_reports_only"]["recall_at_5_fused"] == 1.0, "two reports: the partner is the only candidate"
+    assert report["all_pairs_pair_reports_only"]["pairs"] == 1 and report["all_pairs"]["pairs"] == 1

@@ -102,3 +102,9 @@ def test_xy_pair_tables_tab_separated_give_each_report_once(tmp_path: Path) -> N
     [office] = tracker_sources.trackers(tmp_path)
     assert office.texts == ["paste hangs\nimages block", "paste slow\nhtml images", "paste freezes\nweb page"]
     assert office.pairs == [(0, 1), (2, 1)]  # 22 and 30 each look for 5, the earlier report
+
+
+def test_pair_reports_only_keeps_the_pairs_reports_in_order_and_remaps_the_pairs() -> None:
+    tracker = tracker_sources.Tracker("t", ["a", "b", "c", "d", "e"], [(3, 1), (4, 1)])
+    small = tracker_sources.pair_reports_only(tracker)
+    assert small.texts == ["b", "d", "e"] and small.pairs == [(1, 0), (2, 0)]
