@@ -138,11 +138,14 @@ def load_xy_tables(folder: Path) -> Tracker | None:
         if not rows or not all(c in rows[0] for c in XY_COLUMNS):
             continue
         for row in rows:
-            a, b = _id(row["bug_id_x"]), _id(row["bug_id_y"])
+            a, b = _id(row["bug_id_x"] or ""), _id(row["bug_id_y"] or "")
+            if not a or not b:
+                continue  # a short row: no pair
             for issue, side in ((a, "x"), (b, "y")):
                 if issue not in index:
                     index[issue] = len(texts)
-                    texts.append(f"{row[f'title_{side}'].strip()}\n{row[f'description_{side}'].strip()}")
+                    title, body = (row[f"{field}_{side}"] or "" for field in ("title", "description"))
+                    texts.append(f"{title.strip()}\n{body.strip()}")
             if a != b:
                 pairs.add((a, b))
     return _tracker(folder.name, texts, index, pairs) if texts else None

@@ -98,7 +98,8 @@ def test_xy_pair_tables_tab_separated_give_each_report_once(tmp_path: Path) -> N
     with (folder / "OfficeDupsTest.csv").open("w", encoding="utf-8", newline="") as f:
         csv.writer(f, delimiter="\t").writerows([
             header, ["0", "22", "paste hangs", "images block", "5", "5", "paste slow", "html images"],
-            ["1", "30", "paste freezes", "web page", "5", "5", "paste slow", "html images"]])
+            ["1", "30", "paste freezes", "web page", "5", "5", "paste slow", "html images"],
+            ["2", "31", "cut short"]])  # a row cut short: no pair, and nothing breaks
     [office] = tracker_sources.trackers(tmp_path)
     assert office.texts == ["paste hangs\nimages block", "paste slow\nhtml images", "paste freezes\nweb page"]
     assert office.pairs == [(0, 1), (2, 1)]  # 22 and 30 each look for 5, the earlier report
