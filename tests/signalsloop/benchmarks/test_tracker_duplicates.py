@@ -42,28 +42,39 @@ def test_fused_hits_counts_a_pair_only_when_the_partner_is_in_the_top_k(db_url: 
 
 
 def test_a_tracker_with_reports_outside_its_pairs_is_scored_again_on_its_pair_reports(
-        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The small-pool figures: the same pairs among their own reports only,
-    pooled apart from the full trackers'."""
+    pooled apart from the full trackers'. (Scoring itself needs scikit-learn
+    for its baseline, a training extra, so here it only records what it is
+    given; test_fused_hits above scores for real.)"""
     import csv
 
-    import psycopg
+    from signalsloop.benchmarks.tracker_sources import Tracker
 
-    from shared.analyzers.offline import OfflineAnalyzer
+    for name, rows, pairs in (("demo", [["10", "Export crashes", "NPE"], ["11", "Crash on export", "NPE"],
+                                        ["12", "Dark mode", "please"], ["13", "Typo", "guide"]], [["11", "10"]]),
+                              ("small", [["1", "Slow", "search"], ["2", "Slow search", "again"]], [["2", "1"]])):
+        folder = tmp_path / name
+        folder.mkdir()
+        with (folder / f"{name}_bugs.csv").open("w", newline="") as f:
+            csv.writer(f).writerows([["Issue id", "Summary", "Description"], *rows])
+        with (folder / f"{name}_bugs-combined.csv").open("w", newline="") as f:
+            csv.writer(f).writerows([["Issue id", "Duplicate id"], *pairs])
+    scored: list[Tracker] = []
 
-    folder = tmp_path / "demo"
-    folder.mkdir()
-    reports = [["10", "Export crashes", "CsvWriter.flush throws NPE"], ["11", "Crash on export", "NPE in flush"],
-               ["12", "Dark mode", "please add a dark theme"], ["13", "Typo", "misspelled word in the guide"]]
-    with (folder / "Demo_bugs.csv").open("w", newline="") as f:
-        csv.writer(f).writerows([["Issue id", "Summary", "Description"], *reports])
-    with (folder / "Demo_bugs-combined.csv").open("w", newline="") as f:
-        csv.writer(f).writerows([["Issue id", "Duplicate id"], ["11", "10"]])
+    def score(conn: object, analyzer: object, tracker: Tracker) -> dict[str, object]:
+        scored.append(tracker)
+        return {"reports": len(tracker.texts), "pairs": len(tracker.pairs),
+                "recall_at_5_fused": 1.0 if len(tracker.texts) == 2 else 0.0}
+
+    monkeypatch.setattr(tracker_duplicates, "score_tracker", score)
     monkeypatch.setenv(tracker_duplicates.ENV, str(tmp_path))
-    with psycopg.connect(db_url) as conn:
-        report = tracker_duplicates.run(conn, OfflineAnalyzer())
-    demo = report["demo"]
-    assert (demo["reports"], demo["pairs"]) == (4, 1)
-    assert (demo["pair_reports_only"]["reports"], demo["pair_reports_only"]["pairs"]) == (2, 1)
-    assert demo["pair_reports_only"]["recall_at_5_fused"] == 1.0, "two reports: the partner is the only candidate"
-    assert report["all_pairs_pair_reports_only"]["pairs"] == 1 and report["all_pairs"]["pairs"] == 1
+    report = tracker_duplicates.run(None, None)  # type: ignore[arg-type]
+    assert [(t.name, t.texts) for t in scored] == [
+        ("demo", ["Export crashes\nNPE", "Crash on export\nNPE", "Dark mode\nplease", "Typo\nguide"]),
+        ("demo", ["Export crashes\nNPE", "Crash on export\nNPE"]),
+        ("small", ["Slow\nsearch", "Slow search\nagain"])]  # already only its pairs' reports: scored once
+    assert report["demo"]["pair_reports_only"] == {"reports": 2, "pairs": 1, "recall_at_5_fused": 1.0}
+    assert "pair_reports_only" not in report["small"]
+    assert report["all_pairs"] == {"pairs": 2, "recall_at_5_fused": 0.5}
+    assert report["all_pairs_pair_reports_only"] == {"pairs": 1, "recall_at_5_fused": 1.0}
