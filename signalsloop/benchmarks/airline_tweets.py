@@ -9,21 +9,21 @@ the repository). ``SIGNALSLOOP_AIRLINE_TWEETS`` points at that file (its
 text the sentiment target is set on: complaints to a support account about
 delays, bags, refunds and waiting, most of them negative. No fit, choice of
 C, rule or cue list here was made with it: the figures are scored as
-:mod:`~signalsloop.benchmarks.tweeteval_test` scores its split (the shipped
-analyzer, the old lexicon scorer, VADER alone). Without the variable,
+:mod:`~signalsloop.benchmarks.unseen_sentiment` scores every unseen set (the
+shipped analyzer, the old lexicon scorer, VADER alone). Without the variable,
 :func:`run` returns None and ``make bench-quality`` says it was skipped.
 """
 
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 
 import numpy as np
 
 from shared.errors import ConfigurationError
-from signalsloop.benchmarks.tweeteval_test import LABELS, score
+from signalsloop.benchmarks import unseen_sentiment
+from signalsloop.benchmarks.unseen_sentiment import LABELS
 
 ENV = "SIGNALSLOOP_AIRLINE_TWEETS"
 COLUMNS = ("airline_sentiment", "text")
@@ -45,8 +45,4 @@ def load(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 def run(path: Path | None = None) -> dict[str, object] | None:
-    if path is None:
-        if not os.environ.get(ENV):
-            return None
-        path = Path(os.environ[ENV])
-    return score(*load(path))
+    return unseen_sentiment.run(ENV, load, path)

@@ -240,7 +240,7 @@ def test_ping_on_the_supabase_path_fails_when_postgrest_cannot_reach_the_databas
 
 @pytest.mark.parametrize(("status", "body", "named"), [
     (404, {"code": "PGRST202", "message": "Could not find the function"}, "404 PGRST202"),
-    (404, {}, "404 (no code)"),  # PostgREST's root switched off: no proof of a database
+    (404, {}, "404 (no code)"),  # not PostgREST's answer: a wrong URL, a proxy in front
     (502, None, "502 (no code)"),
     (403, {"code": "PGRST301", "message": "JWT invalid"}, "403 PGRST301"),
 ])

@@ -11,7 +11,7 @@ import pytest
 
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.errors import ConfigurationError
-from signalsloop.benchmarks import airline_tweets
+from signalsloop.benchmarks import airline_tweets, unseen_sentiment
 
 HEADER = ["tweet_id", "airline_sentiment", "airline_sentiment_confidence", "negativereason", "airline", "text"]
 ROWS = [("negative", "Lost Luggage", "@united you lost my bag, again. Third time"),
@@ -33,8 +33,8 @@ def tweets_csv(path: Path, header: list[str] = HEADER, rows: list[tuple[str, str
 def test_scores_the_shipped_analyzers_labels_against_the_file(tmp_path: Path) -> None:
     report = airline_tweets.run(tweets_csv(tmp_path / "Tweets.csv"))
     assert report is not None and report["n"] == len(ROWS)
-    truth = [airline_tweets.LABELS.index(label) for label, _, _ in ROWS]
-    predicted = [airline_tweets.LABELS.index(s.label) for s in OfflineAnalyzer().sentiment([t for *_, t in ROWS])]
+    truth = [unseen_sentiment.LABELS.index(label) for label, _, _ in ROWS]
+    predicted = [unseen_sentiment.LABELS.index(s.label) for s in OfflineAnalyzer().sentiment([t for *_, t in ROWS])]
     new = report["new"]
     assert isinstance(new, dict)
     assert new["confusion_rows_true_cols_predicted"] == [

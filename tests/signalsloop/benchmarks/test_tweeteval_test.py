@@ -9,7 +9,7 @@ import pytest
 
 from shared.analyzers.offline import OfflineAnalyzer
 from shared.errors import ConfigurationError
-from signalsloop.benchmarks import tweeteval_test
+from signalsloop.benchmarks import tweeteval_test, unseen_sentiment
 
 TWEETS = ["@user worst airline ever, lost my bag again", "Flight 22 leaves at 5pm from gate B",
           "thank you @user for the quick refund!", "still on hold after two hours \u2028 unbelievable",
@@ -28,7 +28,7 @@ def checkout(root: Path, tweets: list[str], labels: list[int]) -> Path:
 def test_scores_the_shipped_analyzers_labels_against_the_split(tmp_path: Path) -> None:
     report = tweeteval_test.run(checkout(tmp_path, TWEETS, LABELS))
     assert report is not None and report["n"] == len(TWEETS)
-    names = tweeteval_test.LABELS
+    names = unseen_sentiment.LABELS
     predicted = [names.index(s.label) for s in OfflineAnalyzer().sentiment(TWEETS)]
     new = report["new"]
     assert isinstance(new, dict)
